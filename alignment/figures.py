@@ -1,0 +1,75 @@
+"""Pure figure builders: arrays in, plotly figures out (no I/O, no model calls)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MODALITY_COLORS = {"text": "#1f77b4", "image": "#ff7f0e", "audio": "#2ca02c"}
+MODALITY_SYMBOLS = {"text": "circle", "image": "square", "audio": "diamond"}
+ANNOTATE_MAX_CELLS = 400  # write the value in each cell up to 20 x 20
+
+
+def _short(label: str, n: int = 28) -> str:
+    return label if len(label) <= n else label[: n - 1] + "…"
+
+
+def empty_figure(message: str, *, height: int = 320) -> go.Figure:
+    """A placeholder that says why there is nothing to draw."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
+    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=20, r=20, t=40, b=20))
+    return fig
+
+
+def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, title: str,
+            value_name: str = "cosine", zmin: float | None = None, zmax: float | None = None) -> go.Figure:
+    """Rows x columns score heatmap, the best row per column outlined, values written in small matrices."""
+    if matrix.size == 0:
+        return empty_figure(f"{title}: nothing to compare (add items of both kinds)")
+    matrix = np.asarray(matrix, dtype=np.float32)
+    y = [_short(r, 40) for r in rows]
+    x = [_short(c) for c in cols]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=x, y=y, zmin=zmin, zmax=zmax, colorscale="Viridis", colorbar=dict(title=value_name),
+        customdata=np.array([[[r, c] for c in cols] for r in rows], dtype=object),
+        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + value_name + " = %{z:.3f}<extra></extra>",
+        texttemplate="%{z:.2f}" if matrix.size <= ANNOTATE_MAX_CELLS else None,
+    ))
+    best = matrix.argmax(axis=0)  # best text for each column
+    for j, i in enumerate(best):
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="white", width=3))
+    height = int(min(900, max(320, 90 + 28 * len(rows))))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category", tickangle=-30))
+    return fig
+
+
+def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space") -> go.Figure:
+    """One scatter per space. Each panel: {'title', 'coords' (N, 2), 'labels', 'modalities', 'method'}."""
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels])
+    shown: set[str] = set()
+    for col, panel in enumerate(panels, start=1):
+        coords, labels, modalities = np.asarray(panel["coords"]), list(panel["labels"]), list(panel["modalities"])
+        for modality in MODALITY_COLORS:
+            index = [k for k, m in enumerate(modalities) if m == modality]
+            if not index:
+                continue
+            fig.add_trace(go.Scatter(
+                x=coords[index, 0], y=coords[index, 1], mode="markers+text", name=modality,
+                legendgroup=modality, showlegend=modality not in shown,
+                text=[_short(labels[k], 18) for k in index], textposition="top center", textfont=dict(size=10),
+                hovertext=[labels[k] for k in index], hoverinfo="text",
+                marker=dict(size=11, color=MODALITY_COLORS[modality], symbol=MODALITY_SYMBOLS[modality],
+                            line=dict(width=1, color="white")),
+            ), row=1, col=col)
+            shown.add(modality)
+        if len(coords) == 0:
+            fig.add_annotation(text="no items", showarrow=False, row=1, col=col, x=0, y=0)
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08))
+    fig.update_xaxes(showticklabels=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False)
+    return fig

@@ -1,0 +1,201 @@
+"""Cross-Modal Alignment Explorer: the Gradio UI. Every computation is a call into `alignment`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from alignment import figures
+from alignment.cache import EmbeddingCache
+from alignment.compare import Comparison, compare
+from alignment.config import Settings, parse_settings
+from alignment.data import read_text_file, split_lines
+from alignment.encoders import Encoders, default_cache_dir, load_encoders
+from alignment.errors import InputError, ModelUnavailableError
+from alignment.projection import pca_2d, project, warm_up_umap
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SCORE_KINDS = ["cosine", "probability"]
+MATCH_COLUMNS = ["query", "query modality", "best match", "match modality", "cosine", "probability", "runner-up", "margin"]
+
+
+# ---------------------------------------------------------------------------- examples
+
+
+def bundled_examples() -> list[dict]:
+    """The example sets in assets/examples.json with absolute paths."""
+    sets = json.loads((ASSETS / "examples.json").read_text())
+    for example in sets:
+        example["images"] = [str(ASSETS / p) for p in example.get("images", [])]
+        example["audio"] = [str(ASSETS / p) for p in example.get("audio", [])]
+    return sets
+
+
+# ---------------------------------------------------------------------------- pure view helpers
+
+
+def heatmap_figures(result: dict | None, kind: str) -> tuple:
+    """Text x image and text x audio heatmaps from a compare result (the JSON the API returns)."""
+    if kind not in SCORE_KINDS:
+        raise gr.Error(f"Unknown score '{kind}': choose cosine or probability.")
+    if not result:
+        message = "Run a comparison to see the similarity matrix"
+        return figures.empty_figure(message), figures.empty_figure(message)
+    out = []
+    for key, title in (("text_image", "Text × image (CLIP)"), ("text_audio", "Text × audio (CLAP)")):
+        block = result[key]
+        matrix = np.asarray(block[kind], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"]))
+        bounds = (0.0, 1.0) if kind == "probability" else (None, None)
+        label = "P(text | item)" if kind == "probability" else "cosine"
+        out.append(figures.heatmap(matrix, block["rows"], block["cols"], title=title, value_name=label,
+                                   zmin=bounds[0], zmax=bounds[1]))
+    return tuple(out)
+
+
+def matches_table(result: dict) -> pd.DataFrame:
+    rows = [[m["query"], m["query_modality"], m["best"], m["target_modality"], round(m["cosine"], 3),
+             None if m["probability"] is None else round(m["probability"], 3), m["runner_up"],
+             None if m["margin"] is None else round(m["margin"], 3)] for m in result["best_matches"]]
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS)
+
+
+def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
+    """Both spaces projected to 2-D: PCA when `fast`, else UMAP where there are enough points."""
+    panels = {}
+    for key, title, other, text_emb, other_emb in (
+        ("clip", "CLIP space: text + image", comparison.images, comparison.clip_text, comparison.clip_image),
+        ("clap", "CLAP space: text + audio", comparison.audio, comparison.clap_text, comparison.clap_audio),
+    ):
+        items = comparison.texts + other
+        x = np.concatenate([text_emb, other_emb]) if items else np.zeros((0, 2), np.float32)
+        projected = (pca_2d(x), "pca") if fast else (lambda p: (p.coords, p.method))(project(x))
+        panels[key] = {"title": title, "ids": [i.id for i in items], "modalities": [i.modality for i in items],
+                       "coords": np.round(projected[0], 5).tolist(), "method": projected[1]}
+    return panels
+
+
+def projection_figure(panels: dict):
+    return figures.projection_panels(
+        [{**p, "labels": [f"{m}: {i}" for i, m in zip(p["ids"], p["modalities"], strict=True)]} for p in panels.values()],
+        title="Embedding space (CLIP and CLAP are separate spaces until a bridge joins them)",
+    )
+
+
+def report_markdown(result: dict) -> str:
+    lines = []
+    if result["problems"]:
+        lines += ["**Skipped inputs**", *[f"- {p}" for p in result["problems"]]]
+    if result["notes"]:
+        lines += ["**Truncated texts**", *[f"- {n}" for n in result["notes"]]]
+    cache = result["cache"]
+    hits = sum(v["hits"] for v in cache.values())
+    computed = sum(v["computed"] for v in cache.values())
+    lines.append(f"Embeddings: {computed} computed, {hits} from the cache.")
+    return "\n".join(lines)
+
+
+def collect_texts(text: str, text_file: str | None) -> list[str]:
+    texts = split_lines(text or "")
+    if text_file:
+        try:
+            texts += read_text_file(text_file)
+        except InputError as exc:
+            raise gr.Error(f"The text file could not be used: {exc}") from None
+    return texts
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def header_markdown(settings: Settings, encoders: Encoders) -> str:
+    info = encoders.describe()
+    text = (f"# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: **{info['clip']}** · "
+            f"audio–text: **{info['clap']}** · device **{info['device']}** ({info['dtype']}).")
+    if settings.random_weights:
+        text += ("\n\n> ⚠️ **Tiny preset: these models have random weights.** They exist to try the interface; "
+                 "the scores and matches below mean nothing. Run with the default preset for real results.")
+    return text
+
+
+def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Blocks:
+    """The Blocks app. `encoders` defaults to loading those `settings` name (the only slow step)."""
+    encoders = encoders or load_encoders(settings)
+    cache = EmbeddingCache(Path(settings.cache_dir or default_cache_dir()) / "embeddings")
+    examples = bundled_examples()
+    first = examples[0]
+
+    def run_compare(text: str, text_file: str | None, images: Sequence[str] | None, audio: Sequence[str] | None,
+                    kind: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+        """Compare texts with images (CLIP) and audio (CLAP); yields once with PCA, then with UMAP."""
+        texts = collect_texts(text, text_file)
+        try:
+            comparison = compare(encoders, texts, list(images or []), list(audio or []), cache=cache,
+                                 limits=settings.limits, progress=lambda f, m: progress(f, desc=m))
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
+        for problem in comparison.problems:
+            gr.Warning(problem)
+        result = comparison.to_json()
+        ti, ta = heatmap_figures(result, kind)
+        gallery = [(i, item.id) for i, item in zip(images or [], comparison.images, strict=False)]
+        result["projection"] = projection_panels(comparison, fast=True)
+        yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
+               gallery, result, result)
+        result = {**result, "projection": projection_panels(comparison, fast=False)}
+        yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
+               gallery, result, result)
+
+    with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
+        gr.Markdown(header_markdown(settings, encoders))
+        with gr.Row():
+            with gr.Column():
+                texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
+                text_file = gr.File(label="…or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=90)
+            images = gr.File(label="Images (PNG, JPEG, BMP, WebP, GIF)", file_count="multiple", file_types=["image"],
+                             value=first["images"], height=260)
+            audio = gr.File(label="Audio (WAV, FLAC, OGG, MP3)", file_count="multiple",
+                            file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"], value=first["audio"], height=260)
+        with gr.Row():
+            kind = gr.Radio(SCORE_KINDS, value="cosine", label="Score",
+                            info="probability: the model's softmax over the texts, for each image or clip")
+            run = gr.Button("Compare", variant="primary", scale=0, min_width=200)
+        gr.Examples([[e["texts"] and "\n".join(e["texts"]), e["images"], e["audio"]] for e in examples],
+                    inputs=[texts, images, audio], example_labels=[e["name"] for e in examples],
+                    label="Bundled examples")
+        with gr.Row():
+            heat_image = gr.Plot(label="Text × image")
+            heat_audio = gr.Plot(label="Text × audio")
+        projection = gr.Plot(label="Embedding space")
+        matches = gr.Dataframe(label="Best match for every item", headers=MATCH_COLUMNS, wrap=True)
+        report = gr.Markdown()
+        gallery = gr.Gallery(label="Images", columns=8, height=160)
+        with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
+            numbers = gr.JSON()
+        state = gr.State(None)
+
+        outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state]
+        gr.on([demo.load, run.click], run_compare, inputs=[texts, text_file, images, audio, kind], outputs=outputs,
+              api_name="compare", concurrency_limit=2)
+        kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
+    return demo
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = parse_settings(argv)
+    try:
+        encoders = load_encoders(settings)
+    except ModelUnavailableError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    warm_up_umap()  # numba compiles in the background while the page loads
+    build_demo(settings, encoders).launch(theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()
