@@ -143,7 +143,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             gr.Warning(problem)
         result = comparison.to_json()
         ti, ta = heatmap_figures(result, kind)
-        gallery = [(i, item.id) for i, item in zip(images or [], comparison.images, strict=False)]
+        gallery = [(item.payload, item.id) for item in comparison.images]  # decoded: skipped files leave no gap
         result["projection"] = projection_panels(comparison, fast=True)
         yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
                gallery, result, result)
@@ -156,7 +156,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         with gr.Row():
             with gr.Column():
                 texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
-                text_file = gr.File(label="…or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=90)
+                text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=140)
             images = gr.File(label="Images (PNG, JPEG, BMP, WebP, GIF)", file_count="multiple", file_types=["image"],
                              value=first["images"], height=260)
             audio = gr.File(label="Audio (WAV, FLAC, OGG, MP3)", file_count="multiple",

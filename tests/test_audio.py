@@ -66,3 +66,16 @@ def test_limits_and_garbage_name_the_file(clips) -> None:
 def test_int16_microphone_input_is_scaled() -> None:
     wave = from_array(np.array([0, 16384, -32767], np.int16), 16_000, source="mic", max_seconds=1)
     assert np.allclose(wave.samples, [0, 0.5, -1.0], atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt, subtype, suffix", [("MP3", None, ".mp3"), ("OGG", "VORBIS", ".ogg"), ("FLAC", None, ".flac")])
+def test_compressed_formats_decode_to_the_same_tone(tmp_path, fmt: str, subtype: str | None, suffix: str) -> None:
+    rate = 44_100
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
+    path = tmp_path / f"tone{suffix}"
+    sf.write(path, np.stack([tone, tone], axis=1), rate, format=fmt, subtype=subtype)
+    wave = read_audio(path.read_bytes(), source=path.name, max_seconds=10)
+    assert wave.sample_rate == rate and wave.samples.ndim == 1
+    assert abs(wave.seconds - 1.0) < 0.1  # MP3 adds encoder delay / padding
+    spectrum = np.abs(np.fft.rfft(wave.samples))
+    assert abs(np.fft.rfftfreq(len(wave.samples), 1 / rate)[spectrum.argmax()] - 440) <= 2
