@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,12 +224,29 @@ def _revision(model: PreTrainedModel, source: str) -> str:
     return "local-" + digest.hexdigest()[:16]
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face endpoint cannot be reached (DNS or TCP), or None when it answers."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host}:{port} is unreachable: {exc}"
+    return None
+
+
 def _from_pretrained(role: Role, model_id: str, source: str, attn: str | None) -> tuple[PreTrainedModel, object]:
     """Load model + processor, trying the local cache before the network; a clear error when neither has it."""
-    last: Exception | None = None
+    last: Exception | str | None = None
     for local_only in (True, False):
         if not local_only and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             break
+        if not local_only and not Path(source).exists() and (last := _hub_unreachable()):
+            break  # fail in a second instead of after huggingface_hub's retries (about 40 s of backoff)
         try:
             extra = {"attn_implementation": attn} if attn else {}  # None: transformers' choice, SDPA where supported
             model = AutoModel.from_pretrained(source, local_files_only=local_only, **extra)
