@@ -1,18 +1,56 @@
-"""Cross-Modal Alignment Explorer library: load inputs, embed them with CLIP and CLAP, and score how they align."""
+"""Cross-Modal Alignment Explorer library: load inputs, embed them with CLIP and CLAP, and score how they align.
 
-from .cache import EmbeddingCache
-from .compare import Comparison, compare
-from .config import Limits, Settings, parse_settings, settings_for
-from .data import Item, Loaded, load_files, load_texts
-from .embed import EmbedStats, embed_items
-from .encoders import ClapEncoder, ClipEncoder, Encoders, load_encoder, load_encoders
-from .errors import InputError, ModelUnavailableError
-from .projection import Projection, project
-from .similarity import Match, Scores, best_matches
+Names are imported on first use (PEP 562), so `import alignment.metrics` does not pay for torch and
+transformers.
+"""
 
-__all__ = [
-    "ClapEncoder", "ClipEncoder", "Comparison", "EmbedStats", "EmbeddingCache", "Encoders", "InputError", "Item",
-    "Limits", "Loaded", "Match", "ModelUnavailableError", "Projection", "Scores", "Settings", "best_matches",
-    "compare", "embed_items", "load_encoder", "load_encoders", "load_files", "load_texts", "parse_settings",
-    "project", "settings_for",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EmbeddingCache": "cache",
+    "Comparison": "compare",
+    "compare": "compare",
+    "Limits": "config",
+    "Settings": "config",
+    "parse_settings": "config",
+    "settings_for": "config",
+    "Item": "data",
+    "Loaded": "data",
+    "load_files": "data",
+    "load_texts": "data",
+    "Dataset": "dataset",
+    "DatasetLimits": "dataset",
+    "Record": "dataset",
+    "load_dataset": "dataset",
+    "load_items": "dataset",
+    "read_manifest": "dataset",
+    "EmbedStats": "embed",
+    "embed_items": "embed",
+    "ClapEncoder": "encoders",
+    "ClipEncoder": "encoders",
+    "Encoders": "encoders",
+    "load_encoder": "encoders",
+    "load_encoders": "encoders",
+    "InputError": "errors",
+    "ModelUnavailableError": "errors",
+    "Embedded": "precomputed",
+    "from_arrays": "precomputed",
+    "load_embeddings": "precomputed",
+    "save_npz": "precomputed",
+    "Projection": "projection",
+    "project": "projection",
+    "Match": "similarity",
+    "Scores": "similarity",
+    "best_matches": "similarity",
+    "TagStore": "tags",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'alignment' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,0 +1,719 @@
+"""Paired datasets: read a CSV/JSONL manifest, a folder or a zip with strict validation; decode media lazily.
+
+Manifest forms, told apart by the header (CSV: the first line; JSONL: the keys of all objects):
+
+* long: the header has `modality` or `content`; it must then have `id, modality, content, pair`
+  (`label` optional, other columns ignored). One record per row; `modality` is text, image or audio;
+  `content` is the text itself, or a path relative to the dataset root.
+* wide: otherwise. One row per pair; columns are recognised by name (case-insensitive, spaces and
+  hyphens read as `_`); other columns (Clotho's `split`) are ignored:
+    text   `text`, `caption`, `captions`, numbered `caption_1`, `caption2`, `text_3` ... (JSONL: a string
+           or a list of strings)
+    image  `image`, `img`, `image_path`, `image_file`, `image_name`, numbered `image_1` ...
+    audio  `audio`, `sound`, `audio_path`, `audio_file`, `audio_name`, numbered `audio_1` ...
+    file   `file_name`, `filename`, `file`, `fname`, `path`, `file_path`: image or audio by the file's
+           suffix (.wav .flac .ogg .oga .mp3 -> audio; .png .jpg .jpeg .bmp .webp .gif -> image)
+  The pair key is the `pair` column, else `id`, else the first file named in the row (Clotho: the
+  audio file name), else `line N`. A record's id is the row's key (`id`, else the pair key) when the
+  header has one column that can hold that modality, else `key:column` (`key:column[i]` for the i-th
+  entry of a JSONL list). An empty cell is an absent item, not an error.
+  A header with no recognised column is an error.
+
+Rules shared by both forms:
+* Line numbers: CSV counts physical lines with the header as line 1 (a quoted caption spanning two
+  lines counts two); JSONL counts every line, blank ones included.
+* Ids are unique within a modality (the same id may name a text and its image: wide-form ids are pair
+  keys); a later duplicate is a bad row.
+* Paths are relative, `/` or `\\` separated; refused: `..`, absolute, `C:` drive and `\\\\server` UNC
+  forms, and anything (symlinks followed) that resolves outside the root. An image or audio path not
+  found at `root/path` is looked up in `root/images/path` or `root/audio/path` (Clotho's layout).
+* A bad row is skipped with one message (`on_error="skip"`) or raises InputError (`"stop"`); the
+  whole row goes, so a wide row never leaves half a pair. A manifest whose header cannot be read, or
+  a dataset with no records or no pair key shared by two modalities, always raises.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal, cast
+
+from .audio import AUDIO_SUFFIXES, read_audio
+from .config import Limits
+from .data import MODALITIES, Item, Loaded, Modality, read_image, sha256
+from .errors import InputError
+
+OnError = Literal["skip", "stop"]
+Form = Literal["long", "wide"]
+PathLike = str | os.PathLike
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
+MANIFEST_SUFFIXES = (".csv", ".jsonl")
+MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
+MEDIA_SUBFOLDERS: Mapping[str, tuple[str, ...]] = {"image": ("images",), "audio": ("audio",)}
+LONG_COLUMNS = ("id", "modality", "content", "pair")
+_TEXT_COLUMN = re.compile(r"^(text|captions?)(_?\d+)?$")
+_IMAGE_COLUMN = re.compile(r"^(image|img)(_?\d+|_path|_file|_name)?$")
+_AUDIO_COLUMN = re.compile(r"^(audio|sound)(_?\d+|_path|_file|_name)?$")
+_FILE_COLUMNS = frozenset({"file_name", "filename", "file", "fname", "path", "file_path"})
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_IGNORED_IN_ZIP = ("__MACOSX/",)  # macOS resource forks: never extracted, never a manifest
+
+
+@dataclass(frozen=True)
+class DatasetLimits:
+    """What one paired dataset may hold; each limit is named in the message when exceeded."""
+
+    max_rows: int = 10_000  # data rows in a manifest (blank lines not counted)
+    max_manifest_mb: float = 20.0  # size of the manifest file itself
+    max_zip_entries: int = 20_000  # files and folders in an uploaded zip
+    max_unzipped_mb: float = 1_000.0  # total uncompressed size of a zip
+    max_ratio: float = 100.0  # uncompressed / compressed size, per entry and in total (zip bombs)
+    ratio_floor_mb: float = 1.0  # ratios are checked only past this many MB: small files compress well honestly
+
+
+DEFAULT_LIMITS = DatasetLimits()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One manifest entry, validated but not decoded: a text, or a resolved path inside the dataset root."""
+
+    id: str  # unique within its modality
+    modality: Modality
+    content: str | Path  # the text itself, or the resolved file path (image, audio)
+    pair: str  # group key: records of different modalities with one key are true pairs
+    label: str | None
+    line: int  # manifest line the row starts on (CSV: header = 1)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated manifest: its records, and one message per row that was skipped."""
+
+    manifest: Path
+    root: Path  # relative paths resolve here and must stay inside it
+    name: str  # how messages name the manifest ('captions.csv', 'upload.zip:manifest.csv')
+    form: Form
+    records: tuple[Record, ...]
+    problems: tuple[str, ...] = ()
+    extracted: Path | None = None  # temp folder a zip was unpacked into; see `cleanup`
+
+    def by_modality(self, modality: Modality) -> tuple[Record, ...]:
+        """The records of one modality, in manifest order."""
+        return tuple(record for record in self.records if record.modality == modality)
+
+    def counts(self) -> dict[Modality, int]:
+        """Records per modality (modalities with none are left out)."""
+        out: dict[Modality, int] = {}
+        for record in self.records:
+            out[record.modality] = out.get(record.modality, 0) + 1
+        return out
+
+    def true_pairs(self) -> dict[tuple[Modality, Modality], int]:
+        """For each modality pair (in MODALITIES order), how many pair keys join records of both."""
+        return _true_pairs(self.records)
+
+    def cleanup(self) -> None:
+        """Delete the temp folder a zip was extracted into (records' paths then stop existing)."""
+        if self.extracted is not None:
+            shutil.rmtree(self.extracted, ignore_errors=True)
+
+
+class _Bad(Exception):
+    """A row-level problem; the message is completed with the manifest name and line."""
+
+
+# ---------------------------------------------------------------------------- entry points
+
+
+def load_dataset(
+    path: PathLike, *, on_error: OnError = "skip", limits: DatasetLimits = DEFAULT_LIMITS, root: PathLike | None = None
+) -> Dataset:
+    """A manifest file (.csv/.jsonl), a folder holding one, or a .zip holding one."""
+    path = Path(path)
+    if path.is_dir():
+        return load_folder(path, on_error=on_error, limits=limits)
+    if path.suffix.lower() == ".zip":
+        return load_zip(path, on_error=on_error, limits=limits)
+    return read_manifest(path, root=root, on_error=on_error, limits=limits)
+
+
+def read_manifest(
+    path: PathLike,
+    *,
+    root: PathLike | None = None,
+    on_error: OnError = "skip",
+    limits: DatasetLimits = DEFAULT_LIMITS,
+    name: str | None = None,
+) -> Dataset:
+    """Parse and validate a CSV or JSONL manifest; paths resolve against `root` (default: the manifest's folder)."""
+    if on_error not in ("skip", "stop"):
+        raise ValueError(f"on_error must be 'skip' or 'stop', got {on_error!r}")
+    path = Path(path)
+    name = name or path.name
+    suffix = path.suffix.lower()
+    if suffix not in MANIFEST_SUFFIXES:
+        raise InputError(name, f"a manifest must be .csv or .jsonl, got '{path.suffix or path.name}'")
+    try:
+        size = path.stat().st_size
+        if size > limits.max_manifest_mb * 1e6:
+            raise InputError(name, f"manifest is {size / 1e6:.1f} MB, over the limit of {limits.max_manifest_mb:g} MB")
+        text = path.read_bytes().decode("utf-8-sig")
+        base = Path(root if root is not None else path.parent).resolve(strict=True)
+    except UnicodeDecodeError as exc:
+        raise InputError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot be read ({exc.strerror or exc})") from None
+    if not base.is_dir():
+        raise InputError(name, f"dataset root '{base}' is not a folder")
+
+    columns, rows = _csv_rows(text, name) if suffix == ".csv" else _jsonl_rows(text, name)
+    form = _detect_form(columns, f"{name} line 1" if suffix == ".csv" else name)
+    parser = _Parser(name=name, root=base, columns=columns, form=form, on_error=on_error)
+    count = 0
+    for line, row in rows:
+        count += 1
+        if count > limits.max_rows:
+            parser.bad(line, f"over the limit of {limits.max_rows} rows; this row and later ones were skipped")
+            break
+        parser.row(line, row)
+    dataset = Dataset(path, base, name, form, tuple(parser.records), tuple(parser.problems))
+    _check_usable(dataset)
+    return dataset
+
+
+def find_manifest(folder: PathLike) -> Path:
+    """The manifest: manifest.csv / .jsonl, else the only .csv / .jsonl; a lone subfolder is searched too."""
+    top = Path(folder)
+    here = top
+    inside = top.resolve()
+    for _ in range(2):  # the folder, then its only subfolder (what zipping a folder produces)
+        if not here.is_dir():
+            raise InputError(top.name, "is not a folder")
+        entries = [p for p in here.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        files = [p for p in entries if p.is_file()]
+        named = [p for p in files if p.name.lower() in MANIFEST_NAMES]
+        candidates = named or [p for p in files if p.suffix.lower() in MANIFEST_SUFFIXES]
+        if len(candidates) == 1:
+            manifest = candidates[0]
+            if not manifest.resolve().is_relative_to(inside):
+                raise InputError(manifest.name, "is a link that leads outside the dataset folder")
+            return manifest
+        if len(candidates) > 1:
+            listed = ", ".join(sorted(p.name for p in candidates))
+            raise InputError(
+                top.name, f"holds several manifests ({listed}); name the one to use manifest.csv or .jsonl"
+            )
+        folders = [p for p in entries if p.is_dir()]
+        if len(folders) != 1 or files:
+            break
+        here = folders[0]
+    raise InputError(top.name, "no manifest found: expected manifest.csv, manifest.jsonl, or a single .csv/.jsonl file")
+
+
+def load_folder(
+    folder: PathLike, *, on_error: OnError = "skip", limits: DatasetLimits = DEFAULT_LIMITS, prefix: str | None = None
+) -> Dataset:
+    """Find the manifest in a folder (see `find_manifest`) and read it; paths are confined to the manifest's folder."""
+    manifest = find_manifest(folder)
+    shown = manifest.relative_to(Path(folder)).as_posix()
+    return read_manifest(
+        manifest, root=manifest.parent, on_error=on_error, limits=limits, name=f"{prefix}:{shown}" if prefix else shown
+    )
+
+
+def load_zip(
+    archive: PathLike,
+    *,
+    on_error: OnError = "skip",
+    limits: DatasetLimits = DEFAULT_LIMITS,
+    dest: PathLike | None = None,
+) -> Dataset:
+    """Extract a zip safely (see `extract_zip`) into `dest` or a new temp folder, then read the manifest inside."""
+    archive = Path(archive)
+    target = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="alignment-zip-"))
+    try:
+        extract_zip(archive, target, limits=limits)
+        dataset = load_folder(target, on_error=on_error, limits=limits, prefix=archive.name)
+    except BaseException:
+        if dest is None:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    return dataset if dest is not None else _with_extracted(dataset, target)
+
+
+def extract_zip(archive: PathLike, dest: PathLike, *, limits: DatasetLimits = DEFAULT_LIMITS) -> Path:
+    """Unpack into `dest`, refusing unsafe names, links, too many entries, too many bytes and high ratios."""
+    archive, dest = Path(archive), Path(dest)
+    name = archive.name
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(name, f"not a readable zip file ({exc})") from None
+    with zf:
+        infos = [info for info in zf.infolist() if not info.filename.startswith(_IGNORED_IN_ZIP)]
+        if len(infos) > limits.max_zip_entries:
+            raise InputError(name, f"holds {len(infos):,} entries, over the limit of {limits.max_zip_entries:,}")
+        # 1. the central directory: names, types and declared sizes, before a byte is written
+        seen: set[str] = set()
+        declared = compressed = 0
+        for info in infos:
+            key = "/".join(_entry_parts(name, info)).lower()
+            if key in seen and not info.is_dir():
+                raise InputError(name, f"entry '{info.filename}' appears twice")
+            seen.add(key)
+            _check_ratio(name, info.filename, info.file_size, info.compress_size, limits)
+            declared += info.file_size
+            compressed += info.compress_size
+        max_bytes = limits.max_unzipped_mb * 1e6
+        if declared > max_bytes:
+            raise InputError(
+                name, f"unpacks to {declared / 1e6:.1f} MB, over the limit of {limits.max_unzipped_mb:g} MB"
+            )
+        _check_ratio(name, "the whole archive", declared, compressed, limits)
+        # 2. extract, counting real bytes: declared sizes can lie
+        dest.mkdir(parents=True, exist_ok=True)
+        base = dest.resolve()
+        written = 0
+        for info in infos:
+            target = base.joinpath(*_entry_parts(name, info))
+            if not target.resolve().is_relative_to(base):
+                raise InputError(name, f"entry '{info.filename}' would be written outside the extraction folder")
+            count = 0
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as source, open(target, "xb") as out:
+                    while chunk := source.read(1 << 20):
+                        count += len(chunk)
+                        written += len(chunk)
+                        if count > info.file_size:
+                            raise InputError(
+                                name,
+                                f"entry '{info.filename}' holds more bytes than its header says ({info.file_size:,})",
+                            )
+                        if written > max_bytes:
+                            raise InputError(name, f"unpacks to over the limit of {limits.max_unzipped_mb:g} MB")
+                        _check_ratio(name, info.filename, count, info.compress_size, limits)
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+                raise InputError(name, f"entry '{info.filename}' could not be extracted ({exc})") from None
+            except OSError as exc:  # e.g. a file and a folder of the same name
+                raise InputError(
+                    name, f"entry '{info.filename}' could not be written ({exc.strerror or exc})"
+                ) from None
+    return dest
+
+
+def _entry_parts(name: str, info: zipfile.ZipInfo) -> tuple[str, ...]:
+    """The safe relative parts of a zip entry's name, or InputError naming the entry."""
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise InputError(name, f"entry '{info.filename}' is a symbolic link (refused)")
+    if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise InputError(name, f"entry '{info.filename}' is not a regular file or folder (refused)")
+    if info.flag_bits & 0x1:
+        raise InputError(name, f"entry '{info.filename}' is encrypted (refused)")
+    try:
+        parts = _safe_parts(info.filename)
+    except _Bad as exc:
+        raise InputError(name, f"entry '{info.filename}' {exc}") from None
+    if not parts:
+        raise InputError(name, f"entry '{info.filename}' has an empty name")
+    return parts
+
+
+def _check_ratio(name: str, what: str, size: int, compressed: int, limits: DatasetLimits) -> None:
+    if size > limits.ratio_floor_mb * 1e6 and size > limits.max_ratio * max(compressed, 1):
+        where = what if what == "the whole archive" else f"entry '{what}'"
+        raise InputError(
+            name,
+            f"{where} expands {size / max(compressed, 1):,.0f}x ({compressed:,} -> {size:,} bytes), "
+            f"over the limit of {limits.max_ratio:g}x (a zip bomb?)",
+        )
+
+
+def _with_extracted(dataset: Dataset, folder: Path) -> Dataset:
+    return Dataset(
+        dataset.manifest, dataset.root, dataset.name, dataset.form, dataset.records, dataset.problems, extracted=folder
+    )
+
+
+# ---------------------------------------------------------------------------- decoding (lazy)
+
+
+def load_items(
+    dataset: Dataset, limits: Limits = Limits(), *, modalities: Collection[Modality] | None = None
+) -> Loaded:
+    """Decode records to Items with the app's decoders; a record that fails becomes one message, the rest go on."""
+    out = Loaded()
+    for record in dataset.records:
+        if modalities is not None and record.modality not in modalities:
+            continue
+        where = f"{dataset.name} line {record.line}"
+        if isinstance(record.content, str):
+            text = record.content
+            if len(text) > limits.max_text_chars:
+                out.problems.append(
+                    f"{where}: text is {len(text)} characters, over the limit of {limits.max_text_chars}"
+                )
+                continue
+            out.items.append(Item(record.id, "text", text, sha256(text.encode()), where, record.pair, record.label))
+            continue
+        path = record.content
+        source = f"{where} ({_shown(path, dataset.root)})"
+        try:
+            size = path.stat().st_size
+            if size > limits.max_file_mb * 1e6:
+                raise InputError(source, f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+            data = path.read_bytes()
+            payload = (
+                read_image(data, source=source, limits=limits)
+                if record.modality == "image"
+                else read_audio(data, source=source, max_seconds=limits.max_audio_seconds)
+            )
+        except InputError as exc:
+            out.problems.append(str(exc))
+            continue
+        except OSError as exc:
+            out.problems.append(f"{source}: cannot be read ({exc.strerror or exc})")
+            continue
+        out.items.append(Item(record.id, record.modality, payload, sha256(data), source, record.pair, record.label))
+    return out
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+# ---------------------------------------------------------------------------- reading rows
+
+Row = dict[str, object] | _Bad  # a row's values by normalised column name, or why it cannot be read
+
+
+def _norm(column: str) -> str:
+    return re.sub(r"[\s\-]+", "_", column.strip().lower())
+
+
+def _csv_rows(text: str, name: str) -> tuple[list[str], Iterator[tuple[int, Row]]]:
+    """The normalised header and the data rows, each with the physical line it starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputError(f"{name} line 1", f"not valid CSV ({exc})") from None
+    if header is None or not any(cell.strip() for cell in header):
+        raise InputError(name, "manifest is empty (no header line)")
+    columns = [_norm(cell) for cell in header]
+    repeated = sorted({c for c in columns if c and columns.count(c) > 1})
+    if repeated:
+        raise InputError(f"{name} line 1", f"header repeats column(s) {', '.join(repeated)}")
+
+    def rows() -> Iterator[tuple[int, Row]]:
+        previous = reader.line_num
+        while True:
+            start = previous + 1
+            try:
+                cells = next(reader, None)
+            except csv.Error as exc:
+                raise InputError(f"{name} line {start}", f"not valid CSV ({exc})") from None
+            previous = reader.line_num
+            if cells is None:
+                return
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(columns):
+                yield (
+                    start,
+                    _Bad(f"row has {len(cells)} cells, the header has {len(columns)} (quote cells holding commas)"),
+                )
+                continue
+            yield start, {c: cell for c, cell in zip(columns, cells, strict=True) if c}
+
+    return columns, rows()
+
+
+def _jsonl_rows(text: str, name: str) -> tuple[list[str], Iterator[tuple[int, Row]]]:
+    """Every non-blank line parsed; the 'header' is the union of the objects' keys, in first-seen order."""
+    parsed: list[tuple[int, Row]] = []
+    columns: dict[str, None] = {}
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue  # parse the line unstripped so JSON's column numbers match the file
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append((number, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})")))
+            continue
+        if not isinstance(value, dict):
+            parsed.append((number, _Bad(f"each line must be a JSON object, got {_json_type(value)}")))
+            continue
+        row = {_norm(key): item for key, item in value.items()}
+        if len(row) != len(value):
+            parsed.append((number, _Bad("object repeats a key (keys are compared case-insensitively)")))
+            continue
+        columns.update(dict.fromkeys(row))
+        parsed.append((number, row))
+    if not parsed:
+        raise InputError(name, "manifest is empty (no JSON lines)")
+    return list(columns), iter(parsed)
+
+
+def _detect_form(columns: list[str], where: str) -> Form:
+    if "modality" in columns or "content" in columns:
+        missing = [c for c in LONG_COLUMNS if c not in columns]
+        if missing:
+            raise InputError(
+                where, f"long-form header needs columns {', '.join(LONG_COLUMNS)}; missing: {', '.join(missing)}"
+            )
+        return "long"
+    if not any(_column_kind(c) for c in columns):
+        raise InputError(
+            where,
+            f"cannot tell the manifest form from columns {columns}: expected long form "
+            f"({', '.join(LONG_COLUMNS)}) or wide form (text/caption, image, audio or file_name columns)",
+        )
+    return "wide"
+
+
+def _column_kind(column: str) -> Literal["text", "image", "audio", "file"] | None:
+    if _TEXT_COLUMN.match(column):
+        return "text"
+    if _IMAGE_COLUMN.match(column):
+        return "image"
+    if _AUDIO_COLUMN.match(column):
+        return "audio"
+    if column in _FILE_COLUMNS:
+        return "file"
+    return None
+
+
+# ---------------------------------------------------------------------------- validating rows
+
+
+class _Parser:
+    """Turns rows into records, keeping ids unique per modality and applying the on_error policy."""
+
+    def __init__(self, *, name: str, root: Path, columns: list[str], form: Form, on_error: OnError) -> None:
+        self.name, self.root, self.form, self.on_error = name, root, form, on_error
+        self.records: list[Record] = []
+        self.problems: list[str] = []
+        self.first_line: dict[tuple[str, str], int] = {}  # (modality, id) -> line
+        self.kinds = {c: kind for c in columns if (kind := _column_kind(c))}
+        holders = {m: sum(k == m or (k == "file" and m != "text") for k in self.kinds.values()) for m in MODALITIES}
+        self.single = {m for m, n in holders.items() if n == 1}  # record id = row key for these
+
+    def bad(self, line: int, problem: str) -> None:
+        if self.on_error == "stop":
+            raise InputError(f"{self.name} line {line}", problem)
+        self.problems.append(f"{self.name} line {line}: {problem}")
+
+    def row(self, line: int, row: Row) -> None:
+        try:
+            if isinstance(row, _Bad):
+                raise row
+            records = self._long(line, row) if self.form == "long" else self._wide(line, row)
+            for record in records:
+                first = self.first_line.get((record.modality, record.id))
+                if first is not None:
+                    raise _Bad(f"duplicate {record.modality} id '{record.id}' (first on line {first})")
+        except _Bad as exc:
+            self.bad(line, str(exc))
+            return
+        for record in records:
+            self.first_line[(record.modality, record.id)] = line
+        self.records += records
+
+    def _long(self, line: int, row: dict[str, object]) -> list[Record]:
+        rid = _string(row, "id", required=True)
+        name = _string(row, "modality", required=True).lower()
+        if name not in MODALITIES:
+            raise _Bad(f"unknown modality '{name}' (expected text, image or audio)")
+        modality = cast(Modality, name)
+        content = _string(row, "content")
+        if not content:
+            raise _Bad(f"empty content for {modality} '{rid}'")
+        pair = _string(row, "pair")
+        if not pair:
+            raise _Bad(f"missing pair for {modality} '{rid}'")
+        label = _string(row, "label") or None
+        value: str | Path = content if modality == "text" else self._path(content, modality)
+        return [Record(rid, modality, value, pair, label, line)]
+
+    def _wide(self, line: int, row: dict[str, object]) -> list[Record]:
+        found: list[tuple[Modality, str, str | Path]] = []  # (modality, column label, content)
+        first_file: str | None = None
+        for column, kind in self.kinds.items():
+            value = row.get(column)
+            if kind == "text":
+                for entry, text in _texts(column, value):
+                    found.append(("text", entry, text))
+                continue
+            raw = _string(row, column)
+            if not raw:
+                continue
+            modality: Modality = kind if kind != "file" else _modality_by_suffix(column, raw)
+            found.append((modality, column, self._path(raw, modality)))
+            first_file = first_file or raw
+        if not found:
+            raise _Bad("no text, image or audio in this row")
+        pair = _string(row, "pair")
+        key = _string(row, "id") or pair or first_file or f"line {line}"
+        pair = pair or key
+        label = _string(row, "label") or None
+        return [
+            Record(self._id(key, modality, column), modality, content, pair, label, line)
+            for modality, column, content in found
+        ]
+
+    def _id(self, key: str, modality: Modality, column: str) -> str:
+        lone = modality in self.single and "[" not in column  # the only column of its modality, not a list entry
+        return key if lone else f"{key}:{column}"
+
+    def _path(self, raw: str, modality: Modality) -> Path:
+        try:
+            return _resolve_inside(self.root, raw, subfolders=MEDIA_SUBFOLDERS.get(modality, ()))
+        except _Bad as exc:
+            raise _Bad(f"{modality} '{raw}' {exc}") from None
+
+
+def _string(row: Mapping[str, object], key: str, *, required: bool = False) -> str:
+    """A stripped string cell ('' when absent or null); wrong JSON types are a bad row."""
+    value = row.get(key)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _Bad(f"'{key}' must be a string, got {_json_type(value)} {_short(value)}")
+    value = value.strip()
+    if required and not value:
+        raise _Bad(f"missing {key}")
+    return value
+
+
+def _texts(column: str, value: object) -> list[tuple[str, str]]:
+    """A text cell as (column label, text) pairs: one for a string, one per entry of a JSONL list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [(column, value.strip())] if value.strip() else []
+    if isinstance(value, list):
+        out = []
+        for i, entry in enumerate(value, start=1):
+            if not isinstance(entry, str):
+                raise _Bad(f"'{column}' entry {i} must be a string, got {_json_type(entry)} {_short(entry)}")
+            if entry.strip():
+                out.append((f"{column}[{i}]", entry.strip()))
+        return out
+    raise _Bad(f"'{column}' must be a string or a list of strings, got {_json_type(value)} {_short(value)}")
+
+
+def _modality_by_suffix(column: str, raw: str) -> Modality:
+    suffix = PurePosixPath(raw.replace("\\", "/")).suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise _Bad(
+        f"{column} '{raw}': cannot tell image from audio by the suffix '{suffix}' "
+        f"(audio: {' '.join(AUDIO_SUFFIXES)}; image: {' '.join(IMAGE_SUFFIXES)})"
+    )
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def _safe_parts(raw: str) -> tuple[str, ...]:
+    """Relative path parts, refusing absolute, drive, UNC and '..' forms; backslashes read as separators."""
+    if "\x00" in raw:
+        raise _Bad("contains a NUL character")
+    posix = raw.replace("\\", "/")
+    if posix.startswith("//"):
+        raise _Bad("is a network (UNC) path; paths must be relative to the dataset folder")
+    if _DRIVE.match(posix):
+        raise _Bad("is a Windows drive path; paths must be relative to the dataset folder")
+    if posix.startswith("/"):
+        raise _Bad("is an absolute path; paths must be relative to the dataset folder")
+    parts = tuple(part for part in PurePosixPath(posix).parts if part != ".")
+    if ".." in parts:
+        raise _Bad("goes outside the dataset folder ('..' is not allowed)")
+    return parts
+
+
+def _resolve_inside(root: Path, raw: str, *, subfolders: tuple[str, ...] = ()) -> Path:
+    """Resolve a manifest path inside `root` (then `root/<subfolder>`), following symlinks only if they stay inside."""
+    parts = _safe_parts(raw)
+    if not parts:
+        raise _Bad("names the dataset folder itself, not a file")
+    for base in (root, *(root / sub for sub in subfolders)):
+        candidate = base.joinpath(*parts)
+        if not (candidate.exists() or candidate.is_symlink()):
+            continue
+        resolved = candidate.resolve()
+        if not resolved.is_relative_to(root):
+            raise _Bad("is a link that leads outside the dataset folder")
+        if not resolved.exists():
+            raise _Bad("is a broken link")
+        if not resolved.is_file():
+            raise _Bad("is a folder, not a file" if resolved.is_dir() else "is not a regular file")
+        return resolved
+    also = f" (also looked in {', '.join(s + '/' for s in subfolders)})" if subfolders else ""
+    raise _Bad(f"does not exist{also}")
+
+
+# ---------------------------------------------------------------------------- dataset-level checks
+
+
+def _true_pairs(records: tuple[Record, ...]) -> dict[tuple[Modality, Modality], int]:
+    by_pair: dict[str, set[Modality]] = {}
+    for record in records:
+        by_pair.setdefault(record.pair, set()).add(record.modality)
+    out: dict[tuple[Modality, Modality], int] = {}
+    for i, a in enumerate(MODALITIES):
+        for b in MODALITIES[i + 1 :]:
+            joined = sum(a in found and b in found for found in by_pair.values())
+            if joined:
+                out[(a, b)] = joined
+    return out
+
+
+def _check_usable(dataset: Dataset) -> None:
+    skipped = len(dataset.problems)
+    first = f"; first problem: {dataset.problems[0]}" if skipped else ""
+    if not dataset.records:
+        raise InputError(dataset.name, f"no usable records ({skipped} bad row(s) skipped{first})")
+    if not dataset.true_pairs():
+        counts = ", ".join(f"{n} {m}" for m, n in dataset.counts().items())
+        raise InputError(
+            dataset.name,
+            f"no true pairs: no pair key is shared by records of two modalities ({counts}){first}",
+        )
