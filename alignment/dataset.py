@@ -40,15 +40,14 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal, cast
 
+from . import archive as archive_io
+from .archive import UnsafePath
 from .audio import AUDIO_SUFFIXES, read_audio
 from .config import Limits
 from .data import MODALITIES, Item, Loaded, Modality, read_image, sha256
@@ -67,8 +66,6 @@ _TEXT_COLUMN = re.compile(r"^(text|captions?)(_?\d+)?$")
 _IMAGE_COLUMN = re.compile(r"^(image|img)(_?\d+|_path|_file|_name)?$")
 _AUDIO_COLUMN = re.compile(r"^(audio|sound)(_?\d+|_path|_file|_name)?$")
 _FILE_COLUMNS = frozenset({"file_name", "filename", "file", "fname", "path", "file_path"})
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_IGNORED_IN_ZIP = ("__MACOSX/",)  # macOS resource forks: never extracted, never a manifest
 
 
 @dataclass(frozen=True)
@@ -255,96 +252,8 @@ def load_zip(
 
 
 def extract_zip(archive: PathLike, dest: PathLike, *, limits: DatasetLimits = DEFAULT_LIMITS) -> Path:
-    """Unpack into `dest`, refusing unsafe names, links, too many entries, too many bytes and high ratios."""
-    archive, dest = Path(archive), Path(dest)
-    name = archive.name
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(name, f"not a readable zip file ({exc})") from None
-    with zf:
-        infos = [info for info in zf.infolist() if not info.filename.startswith(_IGNORED_IN_ZIP)]
-        if len(infos) > limits.max_zip_entries:
-            raise InputError(name, f"holds {len(infos):,} entries, over the limit of {limits.max_zip_entries:,}")
-        # 1. the central directory: names, types and declared sizes, before a byte is written
-        seen: set[str] = set()
-        declared = compressed = 0
-        for info in infos:
-            key = "/".join(_entry_parts(name, info)).lower()
-            if key in seen and not info.is_dir():
-                raise InputError(name, f"entry '{info.filename}' appears twice")
-            seen.add(key)
-            _check_ratio(name, info.filename, info.file_size, info.compress_size, limits)
-            declared += info.file_size
-            compressed += info.compress_size
-        max_bytes = limits.max_unzipped_mb * 1e6
-        if declared > max_bytes:
-            raise InputError(
-                name, f"unpacks to {declared / 1e6:.1f} MB, over the limit of {limits.max_unzipped_mb:g} MB"
-            )
-        _check_ratio(name, "the whole archive", declared, compressed, limits)
-        # 2. extract, counting real bytes: declared sizes can lie
-        dest.mkdir(parents=True, exist_ok=True)
-        base = dest.resolve()
-        written = 0
-        for info in infos:
-            target = base.joinpath(*_entry_parts(name, info))
-            if not target.resolve().is_relative_to(base):
-                raise InputError(name, f"entry '{info.filename}' would be written outside the extraction folder")
-            count = 0
-            try:
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as source, open(target, "xb") as out:
-                    while chunk := source.read(1 << 20):
-                        count += len(chunk)
-                        written += len(chunk)
-                        if count > info.file_size:
-                            raise InputError(
-                                name,
-                                f"entry '{info.filename}' holds more bytes than its header says ({info.file_size:,})",
-                            )
-                        if written > max_bytes:
-                            raise InputError(name, f"unpacks to over the limit of {limits.max_unzipped_mb:g} MB")
-                        _check_ratio(name, info.filename, count, info.compress_size, limits)
-                        out.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-                raise InputError(name, f"entry '{info.filename}' could not be extracted ({exc})") from None
-            except OSError as exc:  # e.g. a file and a folder of the same name
-                raise InputError(
-                    name, f"entry '{info.filename}' could not be written ({exc.strerror or exc})"
-                ) from None
-    return dest
-
-
-def _entry_parts(name: str, info: zipfile.ZipInfo) -> tuple[str, ...]:
-    """The safe relative parts of a zip entry's name, or InputError naming the entry."""
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        raise InputError(name, f"entry '{info.filename}' is a symbolic link (refused)")
-    if mode and stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise InputError(name, f"entry '{info.filename}' is not a regular file or folder (refused)")
-    if info.flag_bits & 0x1:
-        raise InputError(name, f"entry '{info.filename}' is encrypted (refused)")
-    try:
-        parts = _safe_parts(info.filename)
-    except _Bad as exc:
-        raise InputError(name, f"entry '{info.filename}' {exc}") from None
-    if not parts:
-        raise InputError(name, f"entry '{info.filename}' has an empty name")
-    return parts
-
-
-def _check_ratio(name: str, what: str, size: int, compressed: int, limits: DatasetLimits) -> None:
-    if size > limits.ratio_floor_mb * 1e6 and size > limits.max_ratio * max(compressed, 1):
-        where = what if what == "the whole archive" else f"entry '{what}'"
-        raise InputError(
-            name,
-            f"{where} expands {size / max(compressed, 1):,.0f}x ({compressed:,} -> {size:,} bytes), "
-            f"over the limit of {limits.max_ratio:g}x (a zip bomb?)",
-        )
+    """Unpack safely (see `alignment.archive.extract_zip`) under the dataset limits."""
+    return archive_io.extract_zip(archive, dest, limits=limits)
 
 
 def _with_extracted(dataset: Dataset, folder: Path) -> Dataset:
@@ -589,8 +498,8 @@ class _Parser:
 
     def _path(self, raw: str, modality: Modality) -> Path:
         try:
-            return _resolve_inside(self.root, raw, subfolders=MEDIA_SUBFOLDERS.get(modality, ()))
-        except _Bad as exc:
+            return archive_io.resolve_inside(self.root, raw, subfolders=MEDIA_SUBFOLDERS.get(modality, ()))
+        except UnsafePath as exc:
             raise _Bad(f"{modality} '{raw}' {exc}") from None
 
 
@@ -647,47 +556,6 @@ def _json_type(value: object) -> str:
 def _short(value: object) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-# ---------------------------------------------------------------------------- paths
-
-
-def _safe_parts(raw: str) -> tuple[str, ...]:
-    """Relative path parts, refusing absolute, drive, UNC and '..' forms; backslashes read as separators."""
-    if "\x00" in raw:
-        raise _Bad("contains a NUL character")
-    posix = raw.replace("\\", "/")
-    if posix.startswith("//"):
-        raise _Bad("is a network (UNC) path; paths must be relative to the dataset folder")
-    if _DRIVE.match(posix):
-        raise _Bad("is a Windows drive path; paths must be relative to the dataset folder")
-    if posix.startswith("/"):
-        raise _Bad("is an absolute path; paths must be relative to the dataset folder")
-    parts = tuple(part for part in PurePosixPath(posix).parts if part != ".")
-    if ".." in parts:
-        raise _Bad("goes outside the dataset folder ('..' is not allowed)")
-    return parts
-
-
-def _resolve_inside(root: Path, raw: str, *, subfolders: tuple[str, ...] = ()) -> Path:
-    """Resolve a manifest path inside `root` (then `root/<subfolder>`), following symlinks only if they stay inside."""
-    parts = _safe_parts(raw)
-    if not parts:
-        raise _Bad("names the dataset folder itself, not a file")
-    for base in (root, *(root / sub for sub in subfolders)):
-        candidate = base.joinpath(*parts)
-        if not (candidate.exists() or candidate.is_symlink()):
-            continue
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(root):
-            raise _Bad("is a link that leads outside the dataset folder")
-        if not resolved.exists():
-            raise _Bad("is a broken link")
-        if not resolved.is_file():
-            raise _Bad("is a folder, not a file" if resolved.is_dir() else "is not a regular file")
-        return resolved
-    also = f" (also looked in {', '.join(s + '/' for s in subfolders)})" if subfolders else ""
-    raise _Bad(f"does not exist{also}")
 
 
 # ---------------------------------------------------------------------------- dataset-level checks
