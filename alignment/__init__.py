@@ -46,6 +46,22 @@ _EXPORTS = {
     "Scores": "similarity",
     "best_matches": "similarity",
     "TagStore": "tags",
+    "RetrievalMetrics": "metrics",
+    "bidirectional_retrieval": "metrics",
+    "retrieval_metrics": "metrics",
+    "zero_shot": "metrics",
+    "build_prompts": "metrics",
+    "Assignment": "matching",
+    "ThresholdCurve": "matching",
+    "assignment_accuracy": "matching",
+    "threshold_curve": "matching",
+    "Hubness": "gap",
+    "hubness": "gap",
+    "modality_gap": "gap",
+    "remove_modality_gap": "gap",
+    "TopK": "topk",
+    "rank_of_first_true": "topk",
+    "topk_similarity": "topk",
 }
 __all__ = sorted(_EXPORTS)
 
