@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .cache import EmbeddingCache
-from .data import Item, Modality
-from .encoders import ClapEncoder, ClipEncoder
+from .config import Limits
+from .data import Item, Modality, load_texts
+from .encoders import ClapEncoder, ClipEncoder, Encoders
+from .evaluate import TextEmbedder
+from .precomputed import Embedded, from_arrays
 from .runtime import gpu
 
 
@@ -63,3 +66,52 @@ def embed_items(
         cached = {**cached, **fresh}
     out = np.stack([cached[i.sha256] for i in items]).astype(np.float32)
     return out, EmbedStats(hits=len(items) - sum(1 for i in items if i.sha256 in todo), computed=len(todo))
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+def embed_dataset(encoders: Encoders, items: Sequence[Item], *, cache: EmbeddingCache | None = None,
+                  progress: Callable[[float, str], None] | None = None) -> tuple[dict[str, Embedded], list[str]]:
+    """Paired items -> one `Embedded` per backbone space: CLIP (text + image) and CLAP (text + audio).
+
+    A space is left out when it would hold no true pair (e.g. CLAP for an image-text dataset); the
+    second value says which spaces were left out and why.
+    """
+    report = progress or (lambda fraction, message: None)
+    by_modality = {m: [i for i in items if i.modality == m] for m in ("text", "image", "audio")}
+    spaces: dict[str, Embedded] = {}
+    notes: list[str] = []
+    plan = (("clip", encoders.clip, "image"), ("clap", encoders.clap, "audio"))
+    for step, (space, encoder, other) in enumerate(plan):
+        members = by_modality["text"] + by_modality[other]
+        if not by_modality[other] or not by_modality["text"]:
+            if by_modality[other]:
+                notes.append(f"{space} space left out: its {other} items have no texts to be compared with")
+            continue
+        parts = []
+        for n, modality in enumerate(("text", other)):
+            report((2 * step + n) / 4, f"Embedding {len(by_modality[modality])} {modality} items with {space.upper()}")
+            parts.append(embed_items(encoder, by_modality[modality], cache=cache)[0])
+        embedded = from_arrays([i.id for i in members], [i.modality for i in members],
+                               [i.pair or "" for i in members], np.concatenate(parts),
+                               label=[i.label or "" for i in members], source=space, require_pairs=False)
+        if embedded.true_pairs():
+            spaces[space] = embedded
+        else:
+            notes.append(f"{space} space left out: no text shares a pair key with an {other} item")
+    report(1.0, "Embedded")
+    return spaces, notes
+
+
+def text_embedders(encoders: Encoders, *, cache: EmbeddingCache | None = None) -> dict[str, TextEmbedder]:
+    """Prompt embedders for zero-shot classification, one per backbone space."""
+
+    def embedder(encoder: ClipEncoder | ClapEncoder) -> TextEmbedder:
+        def run(prompts: list[str]) -> np.ndarray:
+            loaded = load_texts(prompts, limits=Limits(max_items=max(1, len(prompts))))
+            return embed_items(encoder, loaded.items, cache=cache)[0]
+
+        return run
+
+    return {"clip": embedder(encoders.clip), "clap": embedder(encoders.clap)}
