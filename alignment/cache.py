@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -34,7 +35,7 @@ class EmbeddingCache:
             path = directory / f"{key}.npy"
             try:
                 found[key] = np.load(path, allow_pickle=False)
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError):  # EOFError: an empty file
                 continue  # a miss, or a partial file from a crashed writer on a filesystem without rename
         return found
 
@@ -48,14 +49,18 @@ class EmbeddingCache:
         if not meta.exists():
             _atomic_write(meta, json.dumps({"fingerprint": fingerprint}).encode())
         for key, vector in vectors.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npy")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, directory / f"{key}.npy")
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+            _atomic_write(directory / f"{key}.npy", buffer.getvalue())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename; a failed write (disk full) leaves nothing behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -111,7 +111,7 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
     """Decode PNG/JPEG/BMP/WebP/GIF (first frame), apply EXIF orientation, return RGB (alpha over white)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit, checked below, decides
             image = Image.open(io.BytesIO(data))  # lazy: reads the header only
             width, height = image.size
             if width * height > limits.max_image_pixels:
@@ -125,12 +125,14 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
             image.load()
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(source, f"refused as a decompression bomb: {exc}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's hard limit (2x its MAX_IMAGE_PIXELS) fires inside open()
+        limit = min(limits.max_image_pixels, 2 * (Image.MAX_IMAGE_PIXELS or limits.max_image_pixels))
+        message = f"refused as a decompression bomb, over the limit of {limit:,} pixels ({exc})"
+        raise InputError(source, message) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(source, f"not a readable image (PNG, JPEG, BMP, WebP or GIF): {exc}") from None
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "P", "PA") and ("transparency" in image.info or "A" in image.mode):
+    if "A" in image.mode or "transparency" in image.info:  # alpha, or a transparent colour (P, and RGB/L PNG tRNS)
         background = Image.new("RGB", image.size, "white")
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         return background

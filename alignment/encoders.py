@@ -84,6 +84,8 @@ class Encoder:
 
     def text_tokens(self, texts: Sequence[str]) -> list[TextTokens]:
         """Token counts without truncation, so the UI can report what the model will not see."""
+        if not texts:
+            return []  # tokenizers raise IndexError on an empty batch
         ids = self.tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
         return [TextTokens(len(row), self.max_text_tokens) for row in ids]
 

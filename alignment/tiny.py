@@ -56,7 +56,7 @@ def clip_tokenizer(merges: list[str] | None = None, *, model_max_length: int = 7
     vocab = {token: i for i, token in enumerate(tokens)}
     return CLIPTokenizer(
         vocab=vocab,
-        merges=merges,
+        merges=[tuple(m.split()) for m in merges],  # type: ignore[misc]  # tokenizers' BPE wants (left, right) pairs
         bos_token=CLIP_SPECIALS[0],
         eos_token=CLIP_SPECIALS[1],
         unk_token=CLIP_SPECIALS[1],
