@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF")
 Payload = Union[str, Image.Image, Waveform]
 PathLike = Union[str, os.PathLike]
+_NUMBERED_TEXT = re.compile(r"(text|caption)_?\d+")  # caption_1 ... caption_5
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def split_lines(text: str) -> list[str]:
 
 
 def read_text_file(path: PathLike, *, limits: Limits = Limits()) -> list[str]:
-    """Texts from a .txt (one per line) or .csv (column `text` or `caption` if there is a header, else the first)."""
+    """Texts from a .txt (one per line) or a .csv: its `text` or `caption` column, else every numbered
+    `caption_N` / `text_N` column (Clotho's layout), else the first column of a header-less file."""
     path = Path(path)
     _check_size(path, limits)
     try:
@@ -77,11 +80,12 @@ def read_text_file(path: PathLike, *, limits: Limits = Limits()) -> list[str]:
     if not rows:
         return []
     header = [cell.strip().lower() for cell in rows[0]]
-    for name in ("text", "caption"):
-        if name in header:
-            column = header.index(name)
-            return [row[column].strip() for row in rows[1:] if len(row) > column and row[column].strip()]
-    return [row[0].strip() for row in rows if row[0].strip()]
+    columns = [header.index(name) for name in ("text", "caption") if name in header][:1] or [
+        i for i, name in enumerate(header) if _NUMBERED_TEXT.fullmatch(name)
+    ]
+    if not columns:
+        return [row[0].strip() for row in rows if row[0].strip()]
+    return [row[c].strip() for row in rows[1:] for c in columns if len(row) > c and row[c].strip()]
 
 
 def load_texts(texts: Iterable[str], *, limits: Limits = Limits()) -> Loaded:
@@ -150,7 +154,7 @@ def load_files(paths: Sequence[PathLike], modality: Modality, *, limits: Limits 
     ids = _UniqueIds()
     for index, raw in enumerate(paths):
         path = Path(raw)
-        if index >= limits.max_items:
+        if len(out.items) >= limits.max_items:  # refused files don't use up the allowance
             out.problems.append(
                 f"{path.name}: over the limit of {limits.max_items} {modality} files per request; "
                 f"{len(paths) - index} file(s) were skipped"

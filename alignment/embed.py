@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,7 +63,10 @@ def embed_items(
         vectors = _forward(encoder, modality, _prepare(encoder, modality, [first[k].payload for k in todo]))
         fresh = dict(zip(todo, vectors.numpy(), strict=True))
         if cache:
-            cache.put(fingerprint, fresh)
+            try:
+                cache.put(fingerprint, fresh)
+            except OSError as exc:  # a full disk or read-only cache costs speed next time, not this result
+                warnings.warn(f"embedding cache not written ({cache.root}): {exc}", RuntimeWarning, stacklevel=2)
         cached = {**cached, **fresh}
     out = np.stack([cached[i.sha256] for i in items]).astype(np.float32)
     return out, EmbedStats(hits=len(items) - sum(1 for i in items if i.sha256 in todo), computed=len(todo))

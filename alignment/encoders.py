@@ -243,14 +243,22 @@ def _hub_unreachable(timeout: float = 3.0) -> str | None:
 
 def _from_pretrained(role: Role, model_id: str, source: str, attn: str | None) -> tuple[PreTrainedModel, object]:
     """Load model + processor, trying the local cache before the network; a clear error when neither has it."""
+    extra = {"attn_implementation": attn} if attn else {}  # None: transformers' choice, SDPA where supported
+    if Path(source).is_dir():  # a local checkpoint: never the network, and say plainly when it is not one
+        try:
+            return (AutoModel.from_pretrained(source, local_files_only=True, **extra),
+                    AutoProcessor.from_pretrained(source, local_files_only=True))
+        except (OSError, ValueError) as exc:
+            flag = _ROLE_FLAGS[role][0]
+            raise ValueError(f"{flag} {model_id}: the directory does not hold a loadable model and processor "
+                             f"(save both with save_pretrained): {str(exc).splitlines()[0]}") from None
     last: Exception | str | None = None
     for local_only in (True, False):
         if not local_only and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
             break
-        if not local_only and not Path(source).exists() and (last := _hub_unreachable()):
+        if not local_only and (last := _hub_unreachable()):
             break  # fail in a second instead of after huggingface_hub's retries (about 40 s of backoff)
         try:
-            extra = {"attn_implementation": attn} if attn else {}  # None: transformers' choice, SDPA where supported
             model = AutoModel.from_pretrained(source, local_files_only=local_only, **extra)
             processor = AutoProcessor.from_pretrained(source, local_files_only=local_only)
             return model, processor

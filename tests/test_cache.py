@@ -227,3 +227,17 @@ def test_empty_mixed_and_mismatched_inputs(encoders: Encoders) -> None:
         embed_items(encoders.clap, _images())
     with pytest.raises(ValueError, match=r"ClipEncoder does not encode 'audio'"):
         embed_items(encoders.clip, _audio())
+
+
+def test_a_cache_that_cannot_be_written_costs_speed_not_the_result(encoders: Encoders, tmp_path, monkeypatch) -> None:
+    cache = EmbeddingCache(tmp_path / "cache")
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache, "put", refuse)
+    items = load_texts(["a dog barking", "rain on a roof"]).items
+    with pytest.warns(RuntimeWarning, match="embedding cache not written"):
+        vectors, stats = embed_items(encoders.clip, items, cache=cache)
+    assert vectors.shape == (2, encoders.clip.dim) and stats.computed == 2
+    assert np.allclose(vectors, embed_items(encoders.clip, items)[0], atol=1e-6)

@@ -267,3 +267,10 @@ def test_text_file_size_limit(tmp_path: Path) -> None:
     path.write_text("a cat\n" * 1_000, encoding="utf-8")
     with pytest.raises(InputError, match=r"huge.txt: file is .* over the limit of 0.001 MB"):
         read_text_file(path, limits=Limits(max_file_mb=0.001))
+
+
+def test_csv_with_numbered_caption_columns_reads_every_caption(tmp_path) -> None:
+    path = tmp_path / "captions.csv"
+    path.write_text("file_name,split,caption_1,caption_2\na.wav,eval,a dog barks,a dog is barking\n"
+                    "b.wav,eval,rain falls,\n")
+    assert read_text_file(path) == ["a dog barks", "a dog is barking", "rain falls"]

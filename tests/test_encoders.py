@@ -240,3 +240,9 @@ def test_logit_scales_and_fingerprints(encoders: Encoders) -> None:
     fingerprints = {e.fingerprint(m) for e in (encoders.clip, encoders.clap) for m in e.modalities}
     assert len(fingerprints) == 4  # text in CLIP and text in CLAP must never share cache entries
     assert all("prep" in f and "float32" in f for f in fingerprints)
+
+
+def test_a_directory_that_is_not_a_checkpoint_is_named(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ValueError, match=r"--clip .*does not hold a loadable model"):
+        load_encoder("clip", str(tmp_path))
