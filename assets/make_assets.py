@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shlex
 import shutil
@@ -161,6 +163,15 @@ SOUNDS = (
 
 DISTRACTORS = ("a dog barking", "a bowl of fruit on a table")  # match nothing bundled
 
+# Class labels of the paired example dataset (paired.csv), for zero-shot classification.
+LABELS = {
+    "images/astronaut.jpg": "astronaut", "images/cat.jpg": "cat", "images/coffee.jpg": "coffee cup",
+    "images/rocket.jpg": "rocket", "images/galaxies.jpg": "galaxy", "images/photographer.jpg": "photographer",
+    "audio/speech_man.flac": "man speaking", "audio/speech_woman.flac": "woman speaking",
+    "audio/beeps_1khz.flac": "beeping device", "audio/siren_sweep.flac": "siren", "audio/clock_ticks.flac": "clock",
+    "audio/rain_noise.ogg": "rain",
+}
+
 SMALL_SET = (
     "images/cat.jpg",
     "images/coffee.jpg",
@@ -211,6 +222,19 @@ def example_sets() -> list[dict]:
         "pairs": {f: captions[f] for f in SMALL_SET},
     }
     return [everything, small]
+
+
+def paired_manifest() -> str:
+    """paired.csv: the example files and their captions as a long-form paired dataset (one pair per file)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["id", "modality", "content", "pair", "label"])
+    for item in (*PHOTOS, *SOUNDS):
+        key = Path(item.file).stem
+        modality = "image" if item.file.startswith("images/") else "audio"
+        writer.writerow([f"{key} caption", "text", item.caption, key, ""])
+        writer.writerow([key, modality, item.file, key, LABELS[item.file]])
+    return out.getvalue()
 
 
 def captions_in_order() -> list[str]:
@@ -269,7 +293,8 @@ def readme() -> str:
         "",
         "## Text",
         "",
-        "`captions.txt`, `examples.json` and this file are written by `make_assets.py`; CC0 1.0.",
+        "`captions.txt`, `examples.json`, `paired.csv` (the example files as a long-form paired dataset, with",
+        "class labels for zero-shot classification) and this file are written by `make_assets.py`; CC0 1.0.",
         "",
     ]
     return "\n".join(lines)
@@ -294,8 +319,9 @@ def main() -> None:
         make_sound(sound)
     (ROOT / "captions.txt").write_text("\n".join(captions_in_order()) + "\n")
     (ROOT / "examples.json").write_text(json.dumps(example_sets(), indent=2) + "\n")
+    (ROOT / "paired.csv").write_text(paired_manifest())
     (ROOT / "README.md").write_text(readme())
-    print(f"wrote {len(PHOTOS)} photos, {len(SOUNDS)} sounds, captions.txt, examples.json, README.md in {ROOT}")
+    print(f"wrote {len(PHOTOS)} photos, {len(SOUNDS)} sounds, captions.txt, examples.json, paired.csv, README.md in {ROOT}")
 
 
 if __name__ == "__main__":
