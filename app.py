@@ -19,10 +19,12 @@ from alignment.data import read_text_file, split_lines
 from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
+from ui.errors_tab import build_errors_tab
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SCORE_KINDS = ["cosine", "probability"]
-MATCH_COLUMNS = ["query", "query modality", "best match", "match modality", "cosine", "probability", "runner-up", "margin"]
+MATCH_COLUMNS = ["query", "query modality", "best match", "match modality", "cosine", "P(text | item)", "runner-up",
+                 "margin"]
 
 
 # ---------------------------------------------------------------------------- examples
@@ -60,7 +62,7 @@ def heatmap_figures(result: dict | None, kind: str) -> tuple:
 
 def matches_table(result: dict) -> pd.DataFrame:
     rows = [[m["query"], m["query_modality"], m["best"], m["target_modality"], round(m["cosine"], 3),
-             None if m["probability"] is None else round(m["probability"], 3), m["runner_up"],
+             "—" if m["probability"] is None else round(m["probability"], 3), m["runner_up"],
              None if m["margin"] is None else round(m["margin"], 3)] for m in result["best_matches"]]
     return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
@@ -82,7 +84,7 @@ def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
 
 def projection_figure(panels: dict):
     return figures.projection_panels(
-        [{**p, "labels": [f"{m}: {i}" for i, m in zip(p["ids"], p["modalities"], strict=True)]} for p in panels.values()],
+        [{**p, "labels": p["ids"]} for p in panels.values()],  # colour, symbol and legend already give the modality
         title="Embedding space (CLIP and CLAP are separate spaces until a bridge joins them)",
     )
 
@@ -126,7 +128,9 @@ def header_markdown(settings: Settings, encoders: Encoders) -> str:
 def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Blocks:
     """The Blocks app. `encoders` defaults to loading those `settings` name (the only slow step)."""
     encoders = encoders or load_encoders(settings)
-    cache = EmbeddingCache(Path(settings.cache_dir or default_cache_dir()) / "embeddings")
+    root = Path(settings.cache_dir or default_cache_dir())
+    cache = EmbeddingCache(root / "embeddings")
+    models = {**encoders.describe(), "loaded": True, "preset": settings.preset, "random_weights": settings.random_weights}
     examples = bundled_examples()
     first = examples[0]
 
@@ -148,41 +152,49 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
                gallery, result, result)
         result = {**result, "projection": projection_panels(comparison, fast=False)}
+        # the final yield is complete for API users, but the gallery: resending it would rewrite its files
+        # while the browser may still be downloading them
         yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
-               gallery, result, result)
+               gr.skip(), result, result)
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
         gr.Markdown(header_markdown(settings, encoders))
-        with gr.Row():
-            with gr.Column():
-                texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
-                text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=140)
-            images = gr.File(label="Images (PNG, JPEG, BMP, WebP, GIF)", file_count="multiple", file_types=["image"],
-                             value=first["images"], height=260)
-            audio = gr.File(label="Audio (WAV, FLAC, OGG, MP3)", file_count="multiple",
-                            file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"], value=first["audio"], height=260)
-        with gr.Row():
-            kind = gr.Radio(SCORE_KINDS, value="cosine", label="Score",
-                            info="probability: the model's softmax over the texts, for each image or clip")
-            run = gr.Button("Compare", variant="primary", scale=0, min_width=200)
-        gr.Examples([[e["texts"] and "\n".join(e["texts"]), e["images"], e["audio"]] for e in examples],
-                    inputs=[texts, images, audio], example_labels=[e["name"] for e in examples],
-                    label="Bundled examples")
-        with gr.Row():
-            heat_image = gr.Plot(label="Text × image")
-            heat_audio = gr.Plot(label="Text × audio")
-        projection = gr.Plot(label="Embedding space")
-        matches = gr.Dataframe(label="Best match for every item", headers=MATCH_COLUMNS, wrap=True)
-        report = gr.Markdown()
-        gallery = gr.Gallery(label="Images", columns=8, height=160)
-        with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
-            numbers = gr.JSON()
+        with gr.Tab("Compare"):
+            with gr.Row():
+                with gr.Column():
+                    texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
+                    text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=140)
+                images = gr.File(label="Images (PNG, JPEG, BMP, WebP, GIF)", file_count="multiple", file_types=["image"],
+                                 value=first["images"], height=260)
+                audio = gr.File(label="Audio (WAV, FLAC, OGG, MP3)", file_count="multiple",
+                                file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"], value=first["audio"], height=260)
+            with gr.Row():
+                kind = gr.Radio(SCORE_KINDS, value="cosine", label="Score",
+                                info="probability: the model's softmax over the texts, for each image or clip")
+                run = gr.Button("Compare", variant="primary", scale=0, min_width=200)
+            gr.Examples([["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
+                        inputs=[texts, images, audio], example_labels=[e["name"] for e in examples],
+                        label="Bundled examples")
+            with gr.Row():
+                heat_image = gr.Plot(label="Text × image")
+                heat_audio = gr.Plot(label="Text × audio")
+            projection = gr.Plot(label="Embedding space")
+            matches = gr.Dataframe(label="Best match for every item", headers=MATCH_COLUMNS, wrap=True)
+            report = gr.Markdown()
+            gallery = gr.Gallery(label="Images", columns=8, rows=1, height=220, object_fit="contain")
+            with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
+                numbers = gr.JSON()
         state = gr.State(None)
 
         outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state]
+        # always_last: a click while the page-load run is still going is queued, not dropped
         gr.on([demo.load, run.click], run_compare, inputs=[texts, text_file, images, audio, kind], outputs=outputs,
-              api_name="compare", concurrency_limit=2)
+              api_name="compare", concurrency_limit=2, trigger_mode="always_last")
         kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
+
+        with gr.Tab("Alignment errors"):
+            build_errors_tab(tags_root=root / "tags", encoders_for=lambda modalities: (encoders, models),
+                             cache=cache, limits=settings.limits, example=ASSETS / "paired.csv")
     return demo
 
 

@@ -41,7 +41,8 @@ def read_audio(data: bytes, *, source: str, max_seconds: float) -> Waveform:
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise InputError(source, f"not a readable audio file (WAV, FLAC, OGG or MP3): {exc}") from None
+        reason = getattr(exc, "error_string", None) or "unknown or damaged audio data"  # str(exc) names a BytesIO
+        raise InputError(source, f"not a readable audio file (WAV, FLAC, OGG or MP3): {reason}") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise InputError(source, "audio file holds no samples")
     duration = info.frames / info.samplerate

@@ -133,6 +133,9 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
         limit = min(limits.max_image_pixels, 2 * (Image.MAX_IMAGE_PIXELS or limits.max_image_pixels))
         message = f"refused as a decompression bomb, over the limit of {limit:,} pixels ({exc})"
         raise InputError(source, message) from None
+    except Image.UnidentifiedImageError:
+        raise InputError(source, "not a readable image: unknown or damaged image data "
+                                 "(expected PNG, JPEG, BMP, WebP or GIF)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(source, f"not a readable image (PNG, JPEG, BMP, WebP or GIF): {exc}") from None
     image = ImageOps.exif_transpose(image)

@@ -35,7 +35,8 @@ class Direction:
     gallery_rows: np.ndarray  # (Ng,)
     ranks: Ranks
     metrics: RetrievalMetrics
-    metrics_without_gap: RetrievalMetrics  # after per-modality centering (see gap.remove_modality_gap)
+    metrics_without_gap: RetrievalMetrics | None  # after per-modality centering (gap.remove_modality_gap);
+    # None when centering is impossible (a modality with one item, or all its items identical): see the notes
     hubness: Hubness  # of gallery items in the queries' top-K
     assignment: Assignment | None
     assignment_note: str | None  # why assignment was skipped
@@ -87,8 +88,8 @@ class Evaluation:
                      for name, d in self.directions.items()}
         out["modality_gap"] = {
             p.name: {"space": p.space, "gap": p.gap,
-                     "after_removal": {d.name: d.metrics_without_gap.to_json() for d in self.directions.values()
-                                       if d.pair == p.name}}
+                     "after_removal": {d.name: (d.metrics_without_gap.to_json() if d.metrics_without_gap else None)
+                                       for d in self.directions.values() if d.pair == p.name}}
             for p in self.pairs.values()
         }
         out["hubness"] = {name: d.hubness.to_json() for name, d in self.directions.items()}
@@ -144,16 +145,21 @@ def evaluate(spaces: Mapping[str, Embedded], *, embed_text: Mapping[str, TextEmb
         rows = {m: data.rows(m) for m in (a, b)}
         emb = {m: data.embeddings[rows[m]] for m in (a, b)}  # (N_m, D)
         keys = {m: np.asarray(data.pair, dtype=object)[rows[m]] for m in (a, b)}
-        centred = dict(zip((a, b), remove_modality_gap(emb[a], emb[b]), strict=True))
         pair_name = _unique(f"{a}-{b}", pairs, space)
+        try:
+            centred: dict[Modality, np.ndarray] | None = dict(
+                zip((a, b), remove_modality_gap(emb[a], emb[b]), strict=True))
+        except ValueError as exc:  # one item in a modality (e.g. one clip with five captions), or identical rows
+            centred = None
+            notes.append(f"{pair_name}: metrics without the modality gap skipped ({exc})")
         pairs[pair_name] = PairSummary(pair_name, space, modality_gap(emb[a], emb[b]),
                                        threshold_curve(emb[a], emb[b], keys[a], keys[b], chunk=chunk))
         for q, g in ((a, b), (b, a)):
             ranks = rank_of_first_true(emb[q], emb[g], keys[q], keys[g], k=K, chunk=chunk)
             if not ranks.has_true.any():
                 continue
-            without_gap = metrics_from_ranks(rank_of_first_true(centred[q], centred[g], keys[q], keys[g], k=K,
-                                                                chunk=chunk))
+            without_gap = (metrics_from_ranks(rank_of_first_true(centred[q], centred[g], keys[q], keys[g], k=K,
+                                                                 chunk=chunk)) if centred is not None else None)
             assignment, why = _assignment(emb[q], emb[g], keys[q], keys[g], max_assignment)
             name = _unique(f"{q}->{g}", directions, space)
             directions[name] = Direction(

@@ -70,6 +70,55 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
         if len(coords) == 0:
             fig.add_annotation(text="no items", showarrow=False, row=1, col=col, x=0, y=0)
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08))
+    for col, panel in enumerate(panels, start=1):  # room for the labels drawn above the outermost points
+        coords = np.asarray(panel["coords"], dtype=np.float64).reshape(-1, 2)
+        if len(coords):
+            low, high = coords.min(axis=0), coords.max(axis=0)
+            pad = np.maximum((high - low) * 0.15, 1e-3)
+            fig.update_xaxes(range=[low[0] - pad[0], high[0] + pad[0]], row=1, col=col)
+            fig.update_yaxes(range=[low[1] - pad[1], high[1] + 2 * pad[1]], row=1, col=col)
+    fig.update_xaxes(showticklabels=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False)
+    return fig
+
+
+def pair_projection(coords: np.ndarray, labels: Sequence[str], modalities: Sequence[str], pairs: Sequence[str], *,
+                    highlight: dict[str, int] | None = None, title: str = "Embedding space") -> go.Figure:
+    """Scatter of one space: colour = modality, grey lines join true pairs, `highlight` rings named points.
+
+    highlight: {"query": i, "truth": j, "top wrong": k} indices into `coords` (N, 2).
+    """
+    coords = np.asarray(coords, dtype=np.float32)
+    fig = go.Figure()
+    by_pair: dict[str, list[int]] = {}
+    for i, key in enumerate(pairs):
+        by_pair.setdefault(key, []).append(i)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for members in by_pair.values():  # join every member to each member of another modality, once
+        for n, a in enumerate(members):
+            for b in members[n + 1 :]:
+                if modalities[a] != modalities[b]:
+                    xs += [float(coords[a, 0]), float(coords[b, 0]), None]
+                    ys += [float(coords[a, 1]), float(coords[b, 1]), None]
+    if xs:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
+                                 name="true pairs", hoverinfo="skip"))
+    for modality, color in MODALITY_COLORS.items():
+        index = [i for i, m in enumerate(modalities) if m == modality]
+        if index:
+            fig.add_trace(go.Scattergl(
+                x=coords[index, 0], y=coords[index, 1], mode="markers", name=modality,
+                hovertext=[f"{modality}: {labels[i]}" for i in index], hoverinfo="text",
+                marker=dict(size=8, color=color, symbol=MODALITY_SYMBOLS[modality], opacity=0.75)))
+    styles = {"query": ("star", "#d62728"), "truth": ("circle-open", "#2ca02c"), "top wrong": ("x", "#d62728")}
+    for role, i in (highlight or {}).items():
+        symbol, color = styles.get(role, ("circle-open", "black"))
+        fig.add_trace(go.Scatter(
+            x=[coords[i, 0]], y=[coords[i, 1]], mode="markers+text", name=role, text=[f"{role}: {_short(labels[i], 24)}"],
+            textposition="top center", hovertext=[labels[i]], hoverinfo="text",
+            marker=dict(size=18, symbol=symbol, color=color, line=dict(width=3, color=color))))
+    fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.05))
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,40 @@ def photos() -> list[Path]:
 @pytest.fixture(scope="session")
 def clips() -> list[Path]:
     return sorted(shared_path("clotho_subset", "audio").glob("*.wav"))
+
+
+# ---------------------------------------------------------------------------- the app, served
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
+    """The demo (tiny preset), launched once without blocking on a free local port; closed at the end."""
+    import app  # imported here: tests that don't serve the app don't pay for gradio
+    from alignment.projection import warm_up_umap
+
+    warm_up_umap()  # as app.main does: numba compiles in the background while the server starts
+    demo = app.build_demo(tiny_settings, encoders)
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    assert demo.local_url, "the demo did not start"
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture
+def client(server: str) -> Client:  # noqa: F821 (imported lazily)
+    """A fresh client, so a fresh server-side session (gr.State starts empty).
+
+    download_files=False: outputs come back as the server's file records, not downloads; the
+    numbers are what is tested here, and it keeps the client off files the server may rewrite.
+    """
+    from gradio_client import Client
+
+    return Client(server, verbose=False, download_files=False)

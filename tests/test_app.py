@@ -1,0 +1,200 @@
+"""The app through its public API: a launched `demo` (tiny preset) driven by `gradio_client`, every endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+import app
+from alignment.compare import compare
+from alignment.encoders import Encoders
+from alignment.projection import MIN_UMAP_POINTS
+
+# Every api_name the app exposes, with the test that covers it. A new endpoint fails
+# `test_every_endpoint_is_covered` until it is added here and tested below.
+ENDPOINTS = {
+    "/compare": "test_compare_equals_the_library",
+    "/heatmaps": "test_heatmaps_follow_the_session",
+    "/evaluate": "test_errors_tab.test_evaluate_equals_the_library",
+    "/errors": "test_errors_tab.test_filters_narrow_the_error_list",
+    "/error_detail": "test_errors_tab.test_error_detail_shows_both_sides_and_neighbours",
+    "/tag_error": "test_errors_tab.test_tags_survive_a_reload_and_export",
+    "/export_tags": "test_errors_tab.test_tags_survive_a_reload_and_export",
+}
+EXAMPLES = app.bundled_examples()
+OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs
+
+
+def run_compare(client: Client, example: dict, kind: str = "cosine") -> list[dict]:
+    """Every yield of /compare for a bundled example, as named output dicts (the generator yields PCA, then UMAP)."""
+    job = client.submit("\n".join(example["texts"]), None, [handle_file(p) for p in example["images"]],
+                        [handle_file(p) for p in example["audio"]], kind, api_name="/compare")
+    job.result(timeout=180)  # raises the app's error, if any
+    return [dict(zip(OUTPUTS, out, strict=True)) for out in job.outputs()]
+
+
+def plot(output: dict) -> dict:
+    """The plotly figure a gr.Plot output carries."""
+    assert output["type"] == "plotly"
+    return json.loads(output["plot"])
+
+
+def array(value: list | dict) -> np.ndarray:
+    """A plotly data array: a plain list, or plotly's typed-array form {'dtype', 'bdata' (base64), 'shape'}."""
+    if isinstance(value, dict):
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
+    return np.asarray(value, dtype=float)
+
+
+def heatmap_trace(figure: dict) -> dict:
+    traces = [t for t in figure["data"] if t["type"] == "heatmap"]
+    assert len(traces) == 1, f"expected one heatmap trace, got {[t['type'] for t in figure['data']]}"
+    return traces[0]
+
+
+# ---------------------------------------------------------------------------- the endpoints
+
+
+def test_every_endpoint_is_covered(client: Client) -> None:
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == set(ENDPOINTS), "an endpoint was added or removed: test it, update ENDPOINTS"
+    assert api["unnamed_endpoints"] == {}
+    compare_params = [p["parameter_name"] for p in api["named_endpoints"]["/compare"]["parameters"]]
+    assert compare_params == ["text", "text_file", "images", "audio", "kind"]
+    assert len(api["named_endpoints"]["/compare"]["returns"]) == len(OUTPUTS)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e["name"] for e in EXAMPLES])
+def test_compare_equals_the_library(client: Client, encoders: Encoders, example: dict) -> None:
+    yields = run_compare(client, example)
+    got = yields[-1]["numbers"]
+    want = compare(encoders, example["texts"], example["images"], example["audio"]).to_json()
+
+    assert got["ids"] == want["ids"]
+    assert got["ids"]["image"] == [Path(p).name for p in example["images"]]
+    assert got["problems"] == want["problems"] == []
+    for key in ("text_image", "text_audio"):
+        assert got[key]["rows"] == want[key]["rows"] and got[key]["cols"] == want[key]["cols"]
+        for score in ("cosine", "probability"):
+            np.testing.assert_allclose(got[key][score], want[key][score], atol=1e-5, rtol=0, err_msg=f"{key} {score}")
+        assert got[key]["logit_scale"] == pytest.approx(want[key]["logit_scale"], abs=1e-5)
+    pairs = [(m["query"], m["best"]) for m in got["best_matches"]]
+    assert pairs == [(m["query"], m["best"]) for m in want["best_matches"]]
+
+    # The first yield is the quick PCA view, the last one UMAP where there are enough points.
+    assert {p["method"] for p in yields[0]["numbers"]["projection"].values()} == {"pca"}
+    for name, others in (("clip", "images"), ("clap", "audio")):
+        panel = got["projection"][name]
+        n = len(example["texts"]) + len(example[others])
+        assert panel["method"] == ("umap" if n >= MIN_UMAP_POINTS else "pca")
+        assert np.asarray(panel["coords"]).shape == (n, 2) and np.isfinite(panel["coords"]).all()
+
+    # The views show those numbers: heatmap cells, axes, the table, the gallery.
+    final = yields[-1]
+    for out, key in (("heat_image", "text_image"), ("heat_audio", "text_audio")):
+        trace = heatmap_trace(plot(final[out]))
+        np.testing.assert_allclose(array(trace["z"]), got[key]["cosine"], atol=1e-5)
+        assert trace["x"] == got[key]["cols"]  # short names are shown whole
+        assert len(trace["y"]) == len(got[key]["rows"])
+    assert final["matches"]["headers"] == app.MATCH_COLUMNS
+    assert len(final["matches"]["data"]) == len(got["best_matches"])
+    assert [g["caption"] for g in yields[0]["gallery"]] == got["ids"]["image"]  # sent once, with the first yield
+    scatter = [t for t in plot(final["projection"])["data"] if t["type"] == "scatter"]
+    n_points = 2 * len(example["texts"]) + len(example["images"]) + len(example["audio"])
+    assert sum(len(array(t["x"])) for t in scatter) == n_points
+    assert "computed" in final["report"]
+
+
+def test_heatmaps_follow_the_session(client: Client) -> None:
+    # Before any comparison in this session: placeholders that say what to do, no heatmap.
+    for figure in client.predict("probability", api_name="/heatmaps"):
+        figure = plot(figure)
+        assert not [t for t in figure["data"] if t["type"] == "heatmap"]
+        assert "Run a comparison" in figure["layout"]["annotations"][0]["text"]
+
+    result = run_compare(client, EXAMPLES[-1])[-1]["numbers"]
+    probability = client.predict("probability", api_name="/heatmaps")
+    for figure, key in zip(probability, ("text_image", "text_audio"), strict=True):
+        z = array(heatmap_trace(plot(figure))["z"])  # (texts, items)
+        assert z.shape == (len(result[key]["rows"]), len(result[key]["cols"]))
+        assert ((z >= 0) & (z <= 1)).all()
+        np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-4)  # a distribution over the texts per column
+        np.testing.assert_allclose(z, result[key]["probability"], atol=1e-5)
+
+    cosine = client.predict("cosine", api_name="/heatmaps")
+    for figure, key in zip(cosine, ("text_image", "text_audio"), strict=True):
+        z = array(heatmap_trace(plot(figure))["z"])
+        assert (np.abs(z) <= 1 + 1e-5).all()
+        np.testing.assert_allclose(z, result[key]["cosine"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def bad_text_file(tmp_path: Path) -> tuple:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9 au lait\n".encode("latin-1") + b"\xff\xfe\x80")
+    return "", handle_file(str(path)), [], [], "cosine"
+
+
+def wrong_extension(tmp_path: Path) -> tuple:
+    path = tmp_path / "captions.exe"
+    path.write_text("a cat\n")
+    return "", handle_file(str(path)), [], [], "cosine"
+
+
+def too_long_only(tmp_path: Path) -> tuple:
+    return "x" * 100_000, None, [], [], "cosine"
+
+
+@pytest.mark.parametrize(("make_args", "message"), [
+    (bad_text_file, r"latin1\.txt.*not UTF-8"),
+    (lambda tmp_path: ("", None, [], [], "cosine"), r"nothing to compare"),
+    (lambda tmp_path: (" \n \n", None, None, None, "cosine"), r"nothing to compare"),
+    (too_long_only, r"over the limit of \d+"),
+    (wrong_extension, r"[Ii]nvalid file type"),
+], ids=["text-file-not-utf8", "nothing", "blank-lines", "text-too-long", "text-file-wrong-type"])
+def test_bad_compare_input_is_a_clear_error(client: Client, tmp_path: Path, make_args, message: str) -> None:
+    with pytest.raises(AppError, match=message):
+        client.predict(*make_args(tmp_path), api_name="/compare")
+    assert_server_still_works(client)
+
+
+def test_unknown_score_kind_is_a_clear_error(client: Client) -> None:
+    with pytest.raises(AppError, match=r"bogus.*cosine.*probability"):
+        client.predict("bogus", api_name="/heatmaps")
+    assert_server_still_works(client)
+
+
+def test_unreadable_files_are_skipped_and_named(client: Client, tmp_path: Path) -> None:
+    """One bad file among good ones: the rest is compared, the bad one named in `problems` and the report."""
+    not_image = tmp_path / "broken.png"
+    not_image.write_bytes(b"this is not a PNG" * 8)
+    not_audio = tmp_path / "broken.wav"
+    not_audio.write_bytes(b"RIFF and then nothing useful" * 8)
+    cat = EXAMPLES[-1]["images"][0]
+    job = client.submit("a cat\na dog", None, [handle_file(str(not_image)), handle_file(cat)],
+                        [handle_file(str(not_audio))], "cosine", api_name="/compare")
+    job.result(timeout=180)
+    first, out = (dict(zip(OUTPUTS, o, strict=True)) for o in (job.outputs()[0], job.outputs()[-1]))
+    numbers = out["numbers"]
+    assert numbers["ids"] == {"text": ["a cat", "a dog"], "image": [Path(cat).name], "audio": []}
+    assert [p.split(":")[0] for p in numbers["problems"]] == ["broken.png", "broken.wav"]
+    assert "broken.png" in out["report"] and "broken.wav" in out["report"]
+    assert [g["caption"] for g in first["gallery"]] == [Path(cat).name]  # no gap, no shifted captions
+
+
+def assert_server_still_works(client: Client) -> None:
+    """A good request right after a bad one is served normally."""
+    cat = EXAMPLES[-1]["images"][0]
+    out = dict(zip(OUTPUTS, client.predict("a cat", None, [handle_file(cat)], [], "cosine", api_name="/compare"),
+                   strict=True))
+    assert out["numbers"]["ids"]["image"] == [Path(cat).name]
+    assert np.asarray(out["numbers"]["text_image"]["cosine"]).shape == (1, 1)

@@ -1,0 +1,1 @@
+"""Gradio tabs of the app: layout and event wiring only; every computation is a call into `alignment`."""
