@@ -70,16 +70,23 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
         if len(coords) == 0:
             fig.add_annotation(text="no items", showarrow=False, row=1, col=col, x=0, y=0)
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08))
-    for col, panel in enumerate(panels, start=1):  # room for the labels drawn above the outermost points
-        coords = np.asarray(panel["coords"], dtype=np.float64).reshape(-1, 2)
-        if len(coords):
-            low, high = coords.min(axis=0), coords.max(axis=0)
-            pad = np.maximum((high - low) * 0.15, 1e-3)
-            fig.update_xaxes(range=[low[0] - pad[0], high[0] + pad[0]], row=1, col=col)
-            fig.update_yaxes(range=[low[1] - pad[1], high[1] + 2 * pad[1]], row=1, col=col)
+    for col, panel in enumerate(panels, start=1):
+        x_range, y_range = _label_room(panel["coords"])
+        fig.update_xaxes(range=x_range, row=1, col=col)
+        fig.update_yaxes(range=y_range, row=1, col=col)
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
     return fig
+
+
+def _label_room(coords: object) -> tuple[list[float] | None, list[float] | None]:
+    """Axis ranges with room for the text labels drawn beside the outermost points (None: let plotly decide)."""
+    xy = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    if not len(xy):
+        return None, None
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    pad = np.maximum((high - low) * 0.15, 1e-3)
+    return [low[0] - pad[0], high[0] + pad[0]], [low[1] - pad[1], high[1] + 2 * pad[1]]
 
 
 def pair_projection(coords: np.ndarray, labels: Sequence[str], modalities: Sequence[str], pairs: Sequence[str], *,
@@ -119,6 +126,7 @@ def pair_projection(coords: np.ndarray, labels: Sequence[str], modalities: Seque
             textposition="top center", hovertext=[labels[i]], hoverinfo="text",
             marker=dict(size=18, symbol=symbol, color=color, line=dict(width=3, color=color))))
     fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.05))
-    fig.update_xaxes(showticklabels=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, zeroline=False)
+    x_range, y_range = _label_room(coords)
+    fig.update_xaxes(showticklabels=False, zeroline=False, range=x_range)
+    fig.update_yaxes(showticklabels=False, zeroline=False, range=y_range)
     return fig

@@ -20,7 +20,7 @@ from alignment.sources import read_dataset
 
 EXAMPLE = app.ASSETS / "paired.csv"
 TEMPLATES = ("a photo of a {}.", "the sound of a {}.")
-EVALUATE_OUTPUTS = ("summary", "metrics", "errors", "count", "direction", "block", "numbers")
+EVALUATE_OUTPUTS = ("summary", "metrics", "errors", "count", "direction", "block", "numbers", "selected")
 
 
 def run_evaluate(client: Client, upload: str | None = None, on_error: str = "skip") -> dict:
@@ -55,6 +55,7 @@ def test_evaluate_equals_the_library(client: Client, expected: dict) -> None:
     assert len(rows(out["errors"])) == expected["n_errors"] > 0
     assert f"{expected['n_errors']} of {expected['n_errors']} errors" in out["count"]
     assert "Random-weight models" in out["summary"]
+    assert out["selected"] == str(rows(out["errors"])[0]["#"])  # the worst error opens at once
 
 
 def test_filters_narrow_the_error_list(client: Client) -> None:

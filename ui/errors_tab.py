@@ -200,9 +200,10 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         explorer = Explorer(evaluation, source, tags_root / f"{path.stem[:40]}-{digest}.json")
         table, note = error_table(explorer)
         first = next(iter(evaluation.directions))
+        selected = str(int(table.iloc[0]["#"])) if len(table) else ""  # open the worst error at once
         return (explorer, summary_markdown(explorer), metrics_table(evaluation), table, note,
                 gr.update(choices=["all", *evaluation.directions], value="all"),
-                similarity_block(explorer, first), evaluation.to_json())
+                similarity_block(explorer, first), evaluation.to_json(), selected)
 
     def refilter(explorer: Explorer | None, direction: str, search: str, tag: str, sort: str) -> tuple:
         if explorer is None:
@@ -293,7 +294,7 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
                 save_button = gr.Button("Save tag", variant="primary")
                 export_button = gr.Button("Export tags (CSV)")
             saved = gr.Markdown()
-            exported = gr.File(label="Tags CSV", height=80)
+            exported = gr.File(label="Tags CSV", height=60)
     with gr.Row():
         projection = gr.Plot(label="Where the error sits")
         block = gr.Plot(label="Similarity block")
@@ -303,7 +304,7 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
 
     filters = [direction, search, tag_filter, sort]
     run_button.click(run, [upload, use_example, on_error, image_templates, audio_templates],
-                     [state, summary, metrics, errors, count, direction, block, numbers], api_name="evaluate")
+                     [state, summary, metrics, errors, count, direction, block, numbers, number], api_name="evaluate")
     gr.on([direction.change, search.submit, tag_filter.change, sort.change], refilter, [state, *filters],
           [errors, count, block], api_name="errors", show_progress="hidden")
     # a click in the table carries gr.SelectData, which only a browser sends: not documented as API
