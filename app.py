@@ -23,6 +23,7 @@ from ui.errors_tab import build_errors_tab
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SCORE_KINDS = ["cosine", "probability"]
+ENCODERS = "encoders"  # concurrency group of every event that runs the models
 MATCH_COLUMNS = ["query", "query modality", "best match", "match modality", "cosine", "P(text | item)", "runner-up",
                  "margin"]
 
@@ -187,14 +188,15 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         state = gr.State(None)
 
         outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state]
-        # always_last: a click while the page-load run is still going is queued, not dropped
+        # always_last: a click while the page-load run is still going is queued, not dropped. One model run at a
+        # time (shared with the errors tab): two at once on a CPU's few cores were up to 2.4x slower (bench/).
         gr.on([demo.load, run.click], run_compare, inputs=[texts, text_file, images, audio, kind], outputs=outputs,
-              api_name="compare", concurrency_limit=2, trigger_mode="always_last")
+              api_name="compare", concurrency_limit=1, concurrency_id=ENCODERS, trigger_mode="always_last")
         kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
 
         with gr.Tab("Alignment errors"):
             build_errors_tab(tags_root=root / "tags", encoders_for=lambda modalities: (encoders, models),
-                             cache=cache, limits=settings.limits, example=ASSETS / "paired.csv")
+                             cache=cache, limits=settings.limits, example=ASSETS / "paired.csv", concurrency_id=ENCODERS)
     return demo
 
 

@@ -24,6 +24,7 @@ class Limits:
     max_file_mb: float = 50.0  # bytes on disk per uploaded file
     max_image_pixels: int = 40_000_000  # width x height, refuses decompression bombs before decoding
     max_audio_seconds: float = 600.0  # duration of one audio file
+    max_total_audio_seconds: float = 1_800.0  # all audio of one request: CLAP costs ~1 s per 10 s window on CPU
     max_text_chars: int = 2_000  # characters per text (tokens past the model's limit are truncated and reported)
 
 

@@ -155,6 +155,7 @@ def load_files(paths: Sequence[PathLike], modality: Modality, *, limits: Limits 
         raise ValueError(f"load_files takes 'image' or 'audio', got {modality!r}")
     out = Loaded()
     ids = _UniqueIds()
+    seconds = 0.0  # audio accepted so far (Limits.max_total_audio_seconds)
     for index, raw in enumerate(paths):
         path = Path(raw)
         if len(out.items) >= limits.max_items:  # refused files don't use up the allowance
@@ -176,6 +177,13 @@ def load_files(paths: Sequence[PathLike], modality: Modality, *, limits: Limits 
         except OSError as exc:
             out.problems.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
             continue
+        if isinstance(payload, Waveform):
+            if seconds + payload.seconds > limits.max_total_audio_seconds:
+                out.problems.append(f"{path.name}: its {payload.seconds:.1f} s would bring this request's audio to "
+                                    f"{seconds + payload.seconds:.1f} s, over the limit of "
+                                    f"{limits.max_total_audio_seconds:g} s in all; skipped")
+                continue
+            seconds += payload.seconds
         out.items.append(Item(ids(path.name), modality, payload, sha256(data), path.name))
     return out
 

@@ -28,6 +28,7 @@ from .runtime import pick_device, pick_dtype
 from .tiny import ensure_tiny_checkpoint
 
 Role = Literal["clip", "clap"]
+PAD_BUDGET = 1.3  # padded tokens per real token allowed in a text batch (see Encoder.prepare_text)
 PREPROCESSING_VERSION = "1"  # bump when decoding, resampling, windowing or pooling changes embeddings
 _ROLE_FLAGS = {"clip": ("--clip", "ALIGN_CLIP"), "clap": ("--clap", "ALIGN_CLAP")}
 
@@ -90,11 +91,21 @@ class Encoder:
         return [TextTokens(len(row), self.max_text_tokens) for row in ids]
 
     def prepare_text(self, texts: Sequence[str]) -> list[dict[str, torch.Tensor]]:
-        """Tokenized batches, sorted by length so each batch pads only to its own longest text."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Tokenized batches of similar length: texts sorted by token count, and a batch closes when it is full
+        or when padding to its longest text would exceed PAD_BUDGET x its real tokens (a batch of 32 short
+        captions and one long text otherwise pads all 32 to the long one: 2.5x the work in bench/)."""
+        lengths = [min(n.n_tokens, self.max_text_tokens) for n in self.text_tokens(texts)]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        groups: list[list[int]] = []
+        for i in order:
+            group = groups[-1] if groups else None
+            if (group is None or len(group) == self.batch_size
+                    or (len(group) + 1) * lengths[i] > PAD_BUDGET * (sum(lengths[j] for j in group) + lengths[i])):
+                groups.append([i])
+            else:
+                group.append(i)
         batches = []
-        for start in range(0, len(order), self.batch_size):
-            index = order[start : start + self.batch_size]
+        for index in groups:
             batch = self.tokenizer([texts[i] for i in index], padding="longest", truncation=True,
                                    max_length=self.max_text_tokens, return_tensors="pt")
             batches.append({"index": torch.tensor(index), **batch})

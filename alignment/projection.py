@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 Method = Literal["auto", "pca", "umap"]
 MIN_UMAP_POINTS = 10  # below this UMAP's neighbour graph is too thin to mean anything; PCA is shown instead
@@ -21,13 +20,24 @@ class Projection:
     method: str
 
 
+def pca(x: np.ndarray, k: int) -> np.ndarray:
+    """Exact PCA scores (N, k) by a full SVD of the centred data; signs fixed as scikit-learn's svd_flip does
+    (largest |loading| of each component positive), so the result is deterministic. NumPy only: importing
+    scikit-learn for this cost seconds of start-up."""
+    centred = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)  # (N, D)
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)  # (N, r), (r,), (r, D)
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])  # (r,)
+    signs[signs == 0] = 1.0
+    return (u[:, :k] * s[:k]) * signs[:k]  # (N, k)
+
+
 def pca_2d(x: np.ndarray) -> np.ndarray:
-    """Exact PCA to 2 dimensions (full SVD, so the result is deterministic); pads with zeros for rank < 2."""
+    """Exact PCA to 2 dimensions; pads with zeros for rank < 2."""
     n = len(x)
     if n < 2:
         return np.zeros((n, 2), np.float32)
     k = min(2, n, x.shape[1])
-    coords = PCA(n_components=k, svd_solver="full").fit_transform(x.astype(np.float64))
+    coords = pca(x, k)
     return np.pad(coords, ((0, 0), (0, 2 - k))).astype(np.float32)
 
 
@@ -48,7 +58,7 @@ def project(x: np.ndarray, *, method: Method = "auto", seed: int = 0) -> Project
     import umap  # lazy: importing compiles numba code (~10 s the first time)
 
     dims = min(50, len(x) - 1, x.shape[1])
-    reduced = PCA(n_components=dims, svd_solver="full").fit_transform(x) if x.shape[1] > dims else x
+    reduced = pca(x, dims).astype(np.float32) if x.shape[1] > dims else x
     reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, len(x) - 1)), metric="cosine",
                         min_dist=0.1, random_state=seed, init="spectral" if len(x) > 15 else "random")
     return Projection(reducer.fit_transform(reduced).astype(np.float32), "umap")

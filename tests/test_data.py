@@ -274,3 +274,17 @@ def test_csv_with_numbered_caption_columns_reads_every_caption(tmp_path) -> None
     path.write_text("file_name,split,caption_1,caption_2\na.wav,eval,a dog barks,a dog is barking\n"
                     "b.wav,eval,rain falls,\n")
     assert read_text_file(path) == ["a dog barks", "a dog is barking", "rain falls"]
+
+
+def test_total_audio_per_request_is_capped(tmp_path) -> None:
+    import soundfile as sf
+
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"clip{n}.wav"
+        sf.write(path, np.zeros(16_000 * 4, np.float32), 16_000)  # 4 s each
+        paths.append(path)
+    loaded = load_files(paths, "audio", limits=Limits(max_total_audio_seconds=10))
+    assert [i.id for i in loaded.items] == ["clip0.wav", "clip1.wav"]
+    assert loaded.problems == ["clip2.wav: its 4.0 s would bring this request's audio to 12.0 s, over the limit "
+                               "of 10 s in all; skipped"]

@@ -246,3 +246,12 @@ def test_a_directory_that_is_not_a_checkpoint_is_named(tmp_path) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ValueError, match=r"--clip .*does not hold a loadable model"):
         load_encoder("clip", str(tmp_path))
+
+
+def test_text_batches_group_similar_lengths(encoders: Encoders) -> None:
+    texts = ["a cat"] * 20 + ["a very long description " * 3]
+    batches = encoders.clip.prepare_text(texts)
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(len(texts)))
+    for batch in batches:  # no batch pads its texts past the budget
+        real = int(batch["attention_mask"].sum())
+        assert batch["input_ids"].numel() <= 1.3 * real

@@ -41,3 +41,12 @@ def test_project_small_inputs_without_umap() -> None:
 def test_project_rejects_a_vector() -> None:
     with pytest.raises(ValueError, match=r"\(N, D\) array, got shape \(5,\)"):
         project(np.zeros(5))
+
+
+def test_pca_equals_scikit_learn_signs_included() -> None:
+    from sklearn.decomposition import PCA
+
+    from alignment.projection import pca
+
+    x = np.random.default_rng(3).normal(size=(40, 12))
+    assert np.allclose(pca(x, 5), PCA(n_components=5, svd_solver="full").fit_transform(x), atol=1e-9)

@@ -176,7 +176,7 @@ def projection_for(explorer: Explorer, error: ErrorRow) -> object:
 
 
 def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tuple[object, dict]], cache: object,
-                     limits: object, example: Path) -> None:
+                     limits: object, example: Path, concurrency_id: str) -> None:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: evaluate, errors, ...)."""
 
     def run(upload: str | None, use_example: bool, on_error: str, image_templates: str, audio_templates: str,
@@ -304,7 +304,8 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
 
     filters = [direction, search, tag_filter, sort]
     run_button.click(run, [upload, use_example, on_error, image_templates, audio_templates],
-                     [state, summary, metrics, errors, count, direction, block, numbers, number], api_name="evaluate")
+                     [state, summary, metrics, errors, count, direction, block, numbers, number], api_name="evaluate",
+                     concurrency_limit=1, concurrency_id=concurrency_id)
     gr.on([direction.change, search.submit, tag_filter.change, sort.change], refilter, [state, *filters],
           [errors, count, block], api_name="errors", show_progress="hidden")
     # a click in the table carries gr.SelectData, which only a browser sends: not documented as API
