@@ -26,6 +26,7 @@ ENDPOINTS = {
     "/error_detail": "test_errors_tab.test_error_detail_shows_both_sides_and_neighbours",
     "/tag_error": "test_errors_tab.test_tags_survive_a_reload_and_export",
     "/export_tags": "test_errors_tab.test_tags_survive_a_reload_and_export",
+    "/figure": "test_errors_tab.test_every_evaluation_figure_is_served",
 }
 EXAMPLES = app.bundled_examples()
 OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs

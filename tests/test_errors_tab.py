@@ -20,7 +20,8 @@ from alignment.sources import read_dataset
 
 EXAMPLE = app.ASSETS / "paired.csv"
 TEMPLATES = ("a photo of a {}.", "the sound of a {}.")
-EVALUATE_OUTPUTS = ("summary", "metrics", "errors", "count", "direction", "block", "numbers", "selected")
+EVALUATE_OUTPUTS = ("summary", "metrics", "errors", "count", "direction", "block", "numbers", "selected", "chart_name",
+                    "chart")
 
 
 def run_evaluate(client: Client, upload: str | None = None, on_error: str = "skip") -> dict:
@@ -56,6 +57,18 @@ def test_evaluate_equals_the_library(client: Client, expected: dict) -> None:
     assert f"{expected['n_errors']} of {expected['n_errors']} errors" in out["count"]
     assert "Random-weight models" in out["summary"]
     assert out["selected"] == str(rows(out["errors"])[0]["#"])  # the worst error opens at once
+
+
+def test_every_evaluation_figure_is_served(client: Client) -> None:
+    out = run_evaluate(client)
+    names = [c[0] if isinstance(c, list | tuple) else c for c in out["chart_name"]["choices"]]
+    assert {"Retrieval", "Ranks", "Thresholds", "Modality gap", "Hubness", "Errors"} <= set(names)
+    assert "Zero-shot image" in names  # the bundled example has labels
+    for name in names:
+        figure = json.loads(client.predict(name, api_name="/figure")["plot"])
+        assert figure["data"], f"{name} draws nothing"
+    with pytest.raises(AppError, match="Nope is not in the list of choices"):  # gradio checks the Dropdown
+        client.predict("Nope", api_name="/figure")
 
 
 def test_filters_narrow_the_error_list(client: Client) -> None:

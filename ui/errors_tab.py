@@ -17,6 +17,7 @@ from alignment.errors import InputError
 from alignment.evaluate import ErrorRow, Evaluation, evaluate, neighbours
 from alignment.metrics import TEMPLATES
 from alignment.projection import project
+from alignment.report_figures import evaluation_figures
 from alignment.sources import Source, is_embeddings, read_dataset, read_embeddings
 from alignment.tags import TAGS, TagStore, error_key
 
@@ -201,9 +202,19 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         table, note = error_table(explorer)
         first = next(iter(evaluation.directions))
         selected = str(int(table.iloc[0]["#"])) if len(table) else ""  # open the worst error at once
+        charts = evaluation_figures(evaluation)
         return (explorer, summary_markdown(explorer), metrics_table(evaluation), table, note,
                 gr.update(choices=["all", *evaluation.directions], value="all"),
-                similarity_block(explorer, first), evaluation.to_json(), selected)
+                similarity_block(explorer, first), evaluation.to_json(), selected,
+                gr.update(choices=list(charts), value="Retrieval"), charts["Retrieval"])
+
+    def chart(explorer: Explorer | None, name: str) -> object:
+        if explorer is None:
+            raise gr.Error("Evaluate a dataset first.")
+        charts = evaluation_figures(explorer.evaluation)
+        if name not in charts:
+            raise gr.Error(f"No figure {name!r}: choose one of {', '.join(charts)}.")
+        return charts[name]
 
     def refilter(explorer: Explorer | None, direction: str, search: str, tag: str, sort: str) -> tuple:
         if explorer is None:
@@ -269,6 +280,9 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
     run_button = gr.Button("Evaluate", variant="primary")
     summary = gr.Markdown()
     metrics = gr.Dataframe(label="Retrieval metrics per direction", headers=METRIC_COLUMNS, interactive=False)
+    with gr.Row(equal_height=False):
+        chart_name = gr.Dropdown(["Retrieval"], value="Retrieval", label="Figure", scale=0, min_width=220)
+        chart_plot = gr.Plot(label="Evaluation figure")
     with gr.Row():
         direction = gr.Dropdown(["all"], value="all", label="Direction")
         search = gr.Textbox(label="Search ids", placeholder="part of a query, truth or match id")
@@ -304,8 +318,9 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
 
     filters = [direction, search, tag_filter, sort]
     run_button.click(run, [upload, use_example, on_error, image_templates, audio_templates],
-                     [state, summary, metrics, errors, count, direction, block, numbers, number], api_name="evaluate",
-                     concurrency_limit=1, concurrency_id=concurrency_id)
+                     [state, summary, metrics, errors, count, direction, block, numbers, number, chart_name, chart_plot],
+                     api_name="evaluate", concurrency_limit=1, concurrency_id=concurrency_id)
+    chart_name.input(chart, [state, chart_name], [chart_plot], api_name="figure")
     gr.on([direction.change, search.submit, tag_filter.change, sort.change], refilter, [state, *filters],
           [errors, count, block], api_name="errors", show_progress="hidden")
     # a click in the table carries gr.SelectData, which only a browser sends: not documented as API
