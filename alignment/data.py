@@ -57,6 +57,20 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def count_true_pairs(pairs: Iterable[str], modalities: Iterable[Modality]) -> dict[tuple[Modality, Modality], int]:
+    """For each modality pair (in MODALITIES order), how many pair keys join items of both."""
+    by_pair: dict[str, set[Modality]] = {}
+    for key, modality in zip(pairs, modalities, strict=True):
+        by_pair.setdefault(key, set()).add(modality)
+    out: dict[tuple[Modality, Modality], int] = {}
+    for i, a in enumerate(MODALITIES):
+        for b in MODALITIES[i + 1 :]:
+            joined = sum(a in found and b in found for found in by_pair.values())
+            if joined:
+                out[(a, b)] = joined
+    return out
+
+
 # ---------------------------------------------------------------------------- texts
 
 

@@ -50,7 +50,7 @@ from . import archive as archive_io
 from .archive import UnsafePath
 from .audio import AUDIO_SUFFIXES, read_audio
 from .config import Limits
-from .data import MODALITIES, Item, Loaded, Modality, read_image, sha256
+from .data import MODALITIES, Item, Loaded, Modality, count_true_pairs, read_image, sha256
 from .errors import InputError
 
 OnError = Literal["skip", "stop"]
@@ -562,16 +562,7 @@ def _short(value: object) -> str:
 
 
 def _true_pairs(records: tuple[Record, ...]) -> dict[tuple[Modality, Modality], int]:
-    by_pair: dict[str, set[Modality]] = {}
-    for record in records:
-        by_pair.setdefault(record.pair, set()).add(record.modality)
-    out: dict[tuple[Modality, Modality], int] = {}
-    for i, a in enumerate(MODALITIES):
-        for b in MODALITIES[i + 1 :]:
-            joined = sum(a in found and b in found for found in by_pair.values())
-            if joined:
-                out[(a, b)] = joined
-    return out
+    return count_true_pairs((r.pair for r in records), (r.modality for r in records))
 
 
 def _check_usable(dataset: Dataset) -> None:

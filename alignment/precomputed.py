@@ -31,7 +31,7 @@ from numpy.lib import format as npy_format
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from .data import MODALITIES, Modality
+from .data import MODALITIES, Modality, count_true_pairs
 from .errors import InputError
 
 PathLike = str | os.PathLike
@@ -93,16 +93,7 @@ class Embedded:
 
     def true_pairs(self) -> dict[tuple[Modality, Modality], int]:
         """For each modality pair (in MODALITIES order), how many pair keys join rows of both."""
-        by_pair: dict[str, set[Modality]] = {}
-        for key, modality in zip(self.pair, self.modality, strict=True):
-            by_pair.setdefault(key, set()).add(modality)
-        out: dict[tuple[Modality, Modality], int] = {}
-        for i, a in enumerate(MODALITIES):
-            for b in MODALITIES[i + 1 :]:
-                joined = sum(a in found and b in found for found in by_pair.values())
-                if joined:
-                    out[(a, b)] = joined
-        return out
+        return count_true_pairs(self.pair, self.modality)
 
 
 # ---------------------------------------------------------------------------- validation
