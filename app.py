@@ -24,8 +24,16 @@ from ui.errors_tab import build_errors_tab
 ASSETS = Path(__file__).resolve().parent / "assets"
 SCORE_KINDS = ["cosine", "probability"]
 ENCODERS = "encoders"  # concurrency group of every event that runs the models
-MATCH_COLUMNS = ["query", "query modality", "best match", "match modality", "cosine", "P(text | item)", "runner-up",
-                 "margin"]
+MATCH_COLUMNS = [
+    "query",
+    "query modality",
+    "best match",
+    "match modality",
+    "cosine",
+    "P(text | item)",
+    "runner-up",
+    "margin",
+]
 
 
 # ---------------------------------------------------------------------------- examples
@@ -56,15 +64,28 @@ def heatmap_figures(result: dict | None, kind: str) -> tuple:
         matrix = np.asarray(block[kind], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"]))
         bounds = (0.0, 1.0) if kind == "probability" else (None, None)
         label = "P(text | item)" if kind == "probability" else "cosine"
-        out.append(figures.heatmap(matrix, block["rows"], block["cols"], title=title, value_name=label,
-                                   zmin=bounds[0], zmax=bounds[1]))
+        out.append(
+            figures.heatmap(
+                matrix, block["rows"], block["cols"], title=title, value_name=label, zmin=bounds[0], zmax=bounds[1]
+            )
+        )
     return tuple(out)
 
 
 def matches_table(result: dict) -> pd.DataFrame:
-    rows = [[m["query"], m["query_modality"], m["best"], m["target_modality"], round(m["cosine"], 3),
-             "—" if m["probability"] is None else round(m["probability"], 3), m["runner_up"],
-             None if m["margin"] is None else round(m["margin"], 3)] for m in result["best_matches"]]
+    rows = [
+        [
+            m["query"],
+            m["query_modality"],
+            m["best"],
+            m["target_modality"],
+            round(m["cosine"], 3),
+            "—" if m["probability"] is None else round(m["probability"], 3),
+            m["runner_up"],
+            None if m["margin"] is None else round(m["margin"], 3),
+        ]
+        for m in result["best_matches"]
+    ]
     return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
 
@@ -78,8 +99,13 @@ def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
         items = comparison.texts + other
         x = np.concatenate([text_emb, other_emb]) if items else np.zeros((0, 2), np.float32)
         projected = (pca_2d(x), "pca") if fast else (lambda p: (p.coords, p.method))(project(x))
-        panels[key] = {"title": title, "ids": [i.id for i in items], "modalities": [i.modality for i in items],
-                       "coords": np.round(projected[0], 5).tolist(), "method": projected[1]}
+        panels[key] = {
+            "title": title,
+            "ids": [i.id for i in items],
+            "modalities": [i.modality for i in items],
+            "coords": np.round(projected[0], 5).tolist(),
+            "method": projected[1],
+        }
     return panels
 
 
@@ -118,11 +144,15 @@ def collect_texts(text: str, text_file: str | None) -> list[str]:
 
 def header_markdown(settings: Settings, encoders: Encoders) -> str:
     info = encoders.describe()
-    text = (f"# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: **{info['clip']}** · "
-            f"audio–text: **{info['clap']}** · device **{info['device']}** ({info['dtype']}).")
+    text = (
+        f"# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: **{info['clip']}** · "
+        f"audio–text: **{info['clap']}** · device **{info['device']}** ({info['dtype']})."
+    )
     if settings.random_weights:
-        text += ("\n\n> ⚠️ **Tiny preset: these models have random weights.** They exist to try the interface; "
-                 "the scores and matches below mean nothing. Run with the default preset for real results.")
+        text += (
+            "\n\n> ⚠️ **Tiny preset: these models have random weights.** They exist to try the interface; "
+            "the scores and matches below mean nothing. Run with the default preset for real results."
+        )
     return text
 
 
@@ -131,17 +161,35 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
     encoders = encoders or load_encoders(settings)
     root = Path(settings.cache_dir or default_cache_dir())
     cache = EmbeddingCache(root / "embeddings")
-    models = {**encoders.describe(), "loaded": True, "preset": settings.preset, "random_weights": settings.random_weights}
+    models = {
+        **encoders.describe(),
+        "loaded": True,
+        "preset": settings.preset,
+        "random_weights": settings.random_weights,
+    }
     examples = bundled_examples()
     first = examples[0]
 
-    def run_compare(text: str, text_file: str | None, images: Sequence[str] | None, audio: Sequence[str] | None,
-                    kind: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def run_compare(
+        text: str,
+        text_file: str | None,
+        images: Sequence[str] | None,
+        audio: Sequence[str] | None,
+        kind: str,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         """Compare texts with images (CLIP) and audio (CLAP); yields once with PCA, then with UMAP."""
         texts = collect_texts(text, text_file)
         try:
-            comparison = compare(encoders, texts, list(images or []), list(audio or []), cache=cache,
-                                 limits=settings.limits, progress=lambda f, m: progress(f, desc=m))
+            comparison = compare(
+                encoders,
+                texts,
+                list(images or []),
+                list(audio or []),
+                cache=cache,
+                limits=settings.limits,
+                progress=lambda f, m: progress(f, desc=m),
+            )
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         for problem in comparison.problems:
@@ -150,13 +198,29 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         ti, ta = heatmap_figures(result, kind)
         gallery = [(item.payload, item.id) for item in comparison.images]  # decoded: skipped files leave no gap
         result["projection"] = projection_panels(comparison, fast=True)
-        yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
-               gallery, result, result)
+        yield (
+            ti,
+            ta,
+            matches_table(result),
+            projection_figure(result["projection"]),
+            report_markdown(result),
+            gallery,
+            result,
+            result,
+        )
         result = {**result, "projection": projection_panels(comparison, fast=False)}
         # the final yield is complete for API users, but the gallery: resending it would rewrite its files
         # while the browser may still be downloading them
-        yield (ti, ta, matches_table(result), projection_figure(result["projection"]), report_markdown(result),
-               gr.skip(), result, result)
+        yield (
+            ti,
+            ta,
+            matches_table(result),
+            projection_figure(result["projection"]),
+            report_markdown(result),
+            gr.skip(),
+            result,
+            result,
+        )
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
         gr.Markdown(header_markdown(settings, encoders))
@@ -165,17 +229,34 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 with gr.Column():
                     texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
                     text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=140)
-                images = gr.File(label="Images (PNG, JPEG, BMP, WebP, GIF)", file_count="multiple", file_types=["image"],
-                                 value=first["images"], height=260)
-                audio = gr.File(label="Audio (WAV, FLAC, OGG, MP3)", file_count="multiple",
-                                file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"], value=first["audio"], height=260)
+                images = gr.File(
+                    label="Images (PNG, JPEG, BMP, WebP, GIF)",
+                    file_count="multiple",
+                    file_types=["image"],
+                    value=first["images"],
+                    height=260,
+                )
+                audio = gr.File(
+                    label="Audio (WAV, FLAC, OGG, MP3)",
+                    file_count="multiple",
+                    file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"],
+                    value=first["audio"],
+                    height=260,
+                )
             with gr.Row():
-                kind = gr.Radio(SCORE_KINDS, value="cosine", label="Score",
-                                info="probability: the model's softmax over the texts, for each image or clip")
+                kind = gr.Radio(
+                    SCORE_KINDS,
+                    value="cosine",
+                    label="Score",
+                    info="probability: the model's softmax over the texts, for each image or clip",
+                )
                 run = gr.Button("Compare", variant="primary", scale=0, min_width=200)
-            gr.Examples([["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
-                        inputs=[texts, images, audio], example_labels=[e["name"] for e in examples],
-                        label="Bundled examples")
+            gr.Examples(
+                [["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
+                inputs=[texts, images, audio],
+                example_labels=[e["name"] for e in examples],
+                label="Bundled examples",
+            )
             with gr.Row():
                 heat_image = gr.Plot(label="Text × image")
                 heat_audio = gr.Plot(label="Text × audio")
@@ -190,13 +271,27 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state]
         # always_last: a click while the page-load run is still going is queued, not dropped. One model run at a
         # time (shared with the errors tab): two at once on a CPU's few cores were up to 2.4x slower (bench/).
-        gr.on([demo.load, run.click], run_compare, inputs=[texts, text_file, images, audio, kind], outputs=outputs,
-              api_name="compare", concurrency_limit=1, concurrency_id=ENCODERS, trigger_mode="always_last")
+        gr.on(
+            [demo.load, run.click],
+            run_compare,
+            inputs=[texts, text_file, images, audio, kind],
+            outputs=outputs,
+            api_name="compare",
+            concurrency_limit=1,
+            concurrency_id=ENCODERS,
+            trigger_mode="always_last",
+        )
         kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
 
         with gr.Tab("Alignment errors"):
-            build_errors_tab(tags_root=root / "tags", encoders_for=lambda modalities: (encoders, models),
-                             cache=cache, limits=settings.limits, example=ASSETS / "paired.csv", concurrency_id=ENCODERS)
+            build_errors_tab(
+                tags_root=root / "tags",
+                encoders_for=lambda modalities: (encoders, models),
+                cache=cache,
+                limits=settings.limits,
+                example=ASSETS / "paired.csv",
+                concurrency_id=ENCODERS,
+            )
     return demo
 
 

@@ -27,8 +27,18 @@ from .sources import Source, is_embeddings, read_dataset, read_embeddings
 if TYPE_CHECKING:  # torch and transformers load only when a model is needed
     from .encoders import Encoders
 
-ERROR_COLUMNS = ("direction", "space", "query", "query_modality", "truth", "truth_score", "top", "top_score", "rank",
-                 "margin")
+ERROR_COLUMNS = (
+    "direction",
+    "space",
+    "query",
+    "query_modality",
+    "truth",
+    "truth_score",
+    "top",
+    "top_score",
+    "rank",
+    "margin",
+)
 
 
 class Log:
@@ -66,8 +76,13 @@ def load_models(settings: Settings, present: Collection[str], log: Log) -> tuple
         if "text" in present and other in present:
             model_id = getattr(settings, role)
             log(f"Loading {role.upper()} {model_id} on {device}")
-            towers[role] = load_encoder(role, model_id, device=device, batch_size=settings.batch_size,  # type: ignore[arg-type]
-                                        tiny_root=root / "models")
+            towers[role] = load_encoder(
+                role,
+                model_id,
+                device=device,
+                batch_size=settings.batch_size,  # type: ignore[arg-type]
+                tiny_root=root / "models",
+            )
     models: dict = {"loaded": True, "preset": settings.preset}
     for role, encoder in towers.items():
         models[role] = getattr(encoder, "model_id", None)
@@ -124,8 +139,10 @@ def summary(evaluation: Evaluation) -> str:
     lines = []
     for name, d in evaluation.directions.items():
         m = d.metrics
-        lines.append(f"{name:<14} R@1 {m.r1:.3f}  R@5 {m.r5:.3f}  R@10 {m.r10:.3f}  MRR {m.mrr:.3f}  "
-                     f"median rank {m.median_rank:g}  ({m.n_queries} queries, {d.space} space)")
+        lines.append(
+            f"{name:<14} R@1 {m.r1:.3f}  R@5 {m.r5:.3f}  R@10 {m.r10:.3f}  MRR {m.mrr:.3f}  "
+            f"median rank {m.median_rank:g}  ({m.n_queries} queries, {d.space} space)"
+        )
     lines.append(f"{len(evaluation.errors)} errors")
     return "\n".join(lines)
 
@@ -139,8 +156,14 @@ def _read_dataset(path: Path, settings: Settings, *, on_error: str, use_cache: b
     from .encoders import default_cache_dir
 
     cache = EmbeddingCache(Path(settings.cache_dir or default_cache_dir()) / "embeddings") if use_cache else None
-    source = read_dataset(path, lambda present: load_models(settings, present, log), limits=settings.limits,
-                          on_error=on_error, cache=cache, progress=log.progress)
+    source = read_dataset(
+        path,
+        lambda present: load_models(settings, present, log),
+        limits=settings.limits,
+        on_error=on_error,
+        cache=cache,
+        progress=log.progress,
+    )
     for problem in source.problems:
         log.skipped(problem)
     for note in source.dataset.get("notes", []):
@@ -155,8 +178,9 @@ def _templates(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
         if given:
             missing = [t for t in given if "{}" not in t]
             if missing:
-                raise ValueError(f"--templates-{modality}: every template needs a '{{}}' where the class name goes "
-                                 f"(got {missing})")
+                raise ValueError(
+                    f"--templates-{modality}: every template needs a '{{}}' where the class name goes (got {missing})"
+                )
             templates[modality] = tuple(given)
     return templates
 
@@ -175,8 +199,9 @@ def run_evaluate(args: argparse.Namespace, log: Log) -> int:
         log(f"Reading precomputed embeddings {source_path.name} (no model is loaded)")
         source = read_embeddings(source_path)
     else:
-        source = _read_dataset(source_path, settings_from(args), on_error=args.on_error, use_cache=not args.no_cache,
-                               log=log)
+        source = _read_dataset(
+            source_path, settings_from(args), on_error=args.on_error, use_cache=not args.no_cache, log=log
+        )
     evaluation = evaluate(source.spaces, embed_text=source.embed_text, templates=templates, progress=log.progress)
     for note in evaluation.notes:
         log(f"note: {note}")
@@ -184,33 +209,57 @@ def run_evaluate(args: argparse.Namespace, log: Log) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics_json(evaluation, source))
     write_errors_csv(out / "errors.csv", evaluation.errors)
-    write_report(out / "report.html", evaluation, title=f"Alignment report: {source.dataset['name']}",
-                 dataset=source.dataset, models=source.models, problems=source.problems)
+    write_report(
+        out / "report.html",
+        evaluation,
+        title=f"Alignment report: {source.dataset['name']}",
+        dataset=source.dataset,
+        models=source.models,
+        problems=source.problems,
+    )
     print(summary(evaluation))
     log(f"Wrote {out / 'metrics.json'}, {out / 'errors.csv'} and {out / 'report.html'}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m alignment",
-                                     description="Cross-Modal Alignment Explorer, batch mode")
+    parser = argparse.ArgumentParser(
+        prog="python -m alignment", description="Cross-Modal Alignment Explorer, batch mode"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     ev = commands.add_parser(
-        "evaluate", help="retrieval metrics, errors and an HTML report for a paired dataset",
-        description="Evaluate a paired dataset: metrics.json, errors.csv and report.html in --out.")
-    ev.add_argument("source", metavar="SOURCE",
-                    help="manifest (.csv/.jsonl), folder or .zip holding one, or precomputed embeddings "
-                         "(.npz/.safetensors: no model is loaded)")
+        "evaluate",
+        help="retrieval metrics, errors and an HTML report for a paired dataset",
+        description="Evaluate a paired dataset: metrics.json, errors.csv and report.html in --out.",
+    )
+    ev.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="manifest (.csv/.jsonl), folder or .zip holding one, or precomputed embeddings "
+        "(.npz/.safetensors: no model is loaded)",
+    )
     ev.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
     add_arguments(ev)
-    ev.add_argument("--on-error", choices=["skip", "stop"], default="skip",
-                    help="a bad manifest row or undecodable file: skip it (listed on stderr and in metrics.json) "
-                         "or stop with an error (default: skip)")
-    ev.add_argument("--templates-image", nargs="+", metavar="TEMPLATE",
-                    help="zero-shot prompt templates for image labels, '{}' = the class; give SOURCE before "
-                         f"this option (default: {TEMPLATES['image']})")
-    ev.add_argument("--templates-audio", nargs="+", metavar="TEMPLATE",
-                    help=f"zero-shot prompt templates for audio labels (default: {TEMPLATES['audio']})")
+    ev.add_argument(
+        "--on-error",
+        choices=["skip", "stop"],
+        default="skip",
+        help="a bad manifest row or undecodable file: skip it (listed on stderr and in metrics.json) "
+        "or stop with an error (default: skip)",
+    )
+    ev.add_argument(
+        "--templates-image",
+        nargs="+",
+        metavar="TEMPLATE",
+        help="zero-shot prompt templates for image labels, '{}' = the class; give SOURCE before "
+        f"this option (default: {TEMPLATES['image']})",
+    )
+    ev.add_argument(
+        "--templates-audio",
+        nargs="+",
+        metavar="TEMPLATE",
+        help=f"zero-shot prompt templates for audio labels (default: {TEMPLATES['audio']})",
+    )
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress lines (skipped inputs are still listed)")
     ev.add_argument("--debug", action="store_true", help="show the full traceback on errors")

@@ -46,7 +46,9 @@ class Settings:
         return TINY in (self.clip, self.clap)
 
 
-def settings_for(preset: PresetName, *, clip: str | None = None, clap: str | None = None, **overrides: object) -> Settings:
+def settings_for(
+    preset: PresetName, *, clip: str | None = None, clap: str | None = None, **overrides: object
+) -> Settings:
     """A preset with optional checkpoint overrides (an explicit --clip/--clap wins over the preset)."""
     if preset not in ("default", "tiny"):
         raise ValueError(f"unknown preset {preset!r} (expected 'default' or 'tiny')")
@@ -57,9 +59,15 @@ def settings_for(preset: PresetName, *, clip: str | None = None, clap: str | Non
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The model-choice flags shared by app.py and the CLI."""
     parser.add_argument("--preset", choices=["default", "tiny"], default=None, help="model preset (env ALIGN_PRESET)")
-    parser.add_argument("--clip", default=None, help="CLIP checkpoint: Hugging Face id or local directory (env ALIGN_CLIP)")
-    parser.add_argument("--clap", default=None, help="CLAP checkpoint: Hugging Face id or local directory (env ALIGN_CLAP)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None, help="device (env ALIGN_DEVICE)")
+    parser.add_argument(
+        "--clip", default=None, help="CLIP checkpoint: Hugging Face id or local directory (env ALIGN_CLIP)"
+    )
+    parser.add_argument(
+        "--clap", default=None, help="CLAP checkpoint: Hugging Face id or local directory (env ALIGN_CLAP)"
+    )
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda", "mps"], default=None, help="device (env ALIGN_DEVICE)"
+    )
 
 
 def settings_from(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -23,8 +23,8 @@ from .errors import InputError
 Modality = Literal["text", "image", "audio"]
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF")
-Payload = Union[str, Image.Image, Waveform]
-PathLike = Union[str, os.PathLike]
+Payload = str | Image.Image | Waveform
+PathLike = str | os.PathLike
 _NUMBERED_TEXT = re.compile(r"(text|caption)_?\d+")  # caption_1 ... caption_5
 
 
@@ -112,7 +112,9 @@ def load_texts(texts: Iterable[str], *, limits: Limits = Limits()) -> Loaded:
         if not text:
             continue
         if len(out.items) >= limits.max_items:
-            out.problems.append(f"{source}: over the limit of {limits.max_items} texts per request; it and later texts were skipped")
+            out.problems.append(
+                f"{source}: over the limit of {limits.max_items} texts per request; it and later texts were skipped"
+            )
             break
         if len(text) > limits.max_text_chars:
             out.problems.append(f"{source}: {len(text)} characters, over the limit of {limits.max_text_chars}")
@@ -135,10 +137,13 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
             if width * height > limits.max_image_pixels:
                 raise InputError(
                     source,
-                    f"image is {width}x{height} = {width * height:,} pixels, over the limit of {limits.max_image_pixels:,}",
+                    f"image is {width}x{height} = {width * height:,} pixels, "
+                    f"over the limit of {limits.max_image_pixels:,}",
                 )
             if image.format not in IMAGE_FORMATS:
-                raise InputError(source, f"image format {image.format} is not supported (use {', '.join(IMAGE_FORMATS)})")
+                raise InputError(
+                    source, f"image format {image.format} is not supported (use {', '.join(IMAGE_FORMATS)})"
+                )
             image.seek(0)  # first frame of an animated GIF / WebP
             image.load()
     except InputError:
@@ -148,8 +153,9 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
         message = f"refused as a decompression bomb, over the limit of {limit:,} pixels ({exc})"
         raise InputError(source, message) from None
     except Image.UnidentifiedImageError:
-        raise InputError(source, "not a readable image: unknown or damaged image data "
-                                 "(expected PNG, JPEG, BMP, WebP or GIF)") from None
+        raise InputError(
+            source, "not a readable image: unknown or damaged image data (expected PNG, JPEG, BMP, WebP or GIF)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(source, f"not a readable image (PNG, JPEG, BMP, WebP or GIF): {exc}") from None
     image = ImageOps.exif_transpose(image)
@@ -193,9 +199,11 @@ def load_files(paths: Sequence[PathLike], modality: Modality, *, limits: Limits 
             continue
         if isinstance(payload, Waveform):
             if seconds + payload.seconds > limits.max_total_audio_seconds:
-                out.problems.append(f"{path.name}: its {payload.seconds:.1f} s would bring this request's audio to "
-                                    f"{seconds + payload.seconds:.1f} s, over the limit of "
-                                    f"{limits.max_total_audio_seconds:g} s in all; skipped")
+                out.problems.append(
+                    f"{path.name}: its {payload.seconds:.1f} s would bring this request's audio to "
+                    f"{seconds + payload.seconds:.1f} s, over the limit of "
+                    f"{limits.max_total_audio_seconds:g} s in all; skipped"
+                )
                 continue
             seconds += payload.seconds
         out.items.append(Item(ids(path.name), modality, payload, sha256(data), path.name))

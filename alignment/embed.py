@@ -75,8 +75,13 @@ def embed_items(
 # ---------------------------------------------------------------------------- datasets
 
 
-def embed_dataset(encoders: Encoders, items: Sequence[Item], *, cache: EmbeddingCache | None = None,
-                  progress: Callable[[float, str], None] | None = None) -> tuple[dict[str, Embedded], list[str]]:
+def embed_dataset(
+    encoders: Encoders,
+    items: Sequence[Item],
+    *,
+    cache: EmbeddingCache | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[dict[str, Embedded], list[str]]:
     """Paired items -> one `Embedded` per backbone space: CLIP (text + image) and CLAP (text + audio).
 
     A space is left out when it would hold no true pair (e.g. CLAP for an image-text dataset); the
@@ -97,9 +102,15 @@ def embed_dataset(encoders: Encoders, items: Sequence[Item], *, cache: Embedding
         for n, modality in enumerate(("text", other)):
             report((2 * step + n) / 4, f"Embedding {len(by_modality[modality])} {modality} items with {space.upper()}")
             parts.append(embed_items(encoder, by_modality[modality], cache=cache)[0])
-        embedded = from_arrays([i.id for i in members], [i.modality for i in members],
-                               [i.pair or "" for i in members], np.concatenate(parts),
-                               label=[i.label or "" for i in members], source=space, require_pairs=False)
+        embedded = from_arrays(
+            [i.id for i in members],
+            [i.modality for i in members],
+            [i.pair or "" for i in members],
+            np.concatenate(parts),
+            label=[i.label or "" for i in members],
+            source=space,
+            require_pairs=False,
+        )
         if embedded.true_pairs():
             spaces[space] = embedded
         else:

@@ -56,8 +56,17 @@ class Encoder:
     role: Role
     modalities: tuple[str, ...]
 
-    def __init__(self, model: PreTrainedModel, processor: object, *, model_id: str, revision: str,
-                 device: torch.device, dtype: torch.dtype, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        processor: object,
+        *,
+        model_id: str,
+        revision: str,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch_size: int = 32,
+    ) -> None:
         self.model = model.to(device=device, dtype=dtype).eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer  # type: ignore[attr-defined]
@@ -77,8 +86,10 @@ class Encoder:
 
     def fingerprint(self, modality: str) -> str:
         """Everything besides the content that determines an embedding (the cache key's model part)."""
-        return f"{self.role}|{self.model_id}|{self.revision}|{modality}|prep{PREPROCESSING_VERSION}|{self.dtype}".replace(
-            "torch.", ""
+        return (
+            f"{self.role}|{self.model_id}|{self.revision}|{modality}|prep{PREPROCESSING_VERSION}|{self.dtype}".replace(
+                "torch.", ""
+            )
         )
 
     # ------------------------------------------------------------------ text
@@ -99,15 +110,23 @@ class Encoder:
         groups: list[list[int]] = []
         for i in order:
             group = groups[-1] if groups else None
-            if (group is None or len(group) == self.batch_size
-                    or (len(group) + 1) * lengths[i] > PAD_BUDGET * (sum(lengths[j] for j in group) + lengths[i])):
+            if (
+                group is None
+                or len(group) == self.batch_size
+                or (len(group) + 1) * lengths[i] > PAD_BUDGET * (sum(lengths[j] for j in group) + lengths[i])
+            ):
                 groups.append([i])
             else:
                 group.append(i)
         batches = []
         for index in groups:
-            batch = self.tokenizer([texts[i] for i in index], padding="longest", truncation=True,
-                                   max_length=self.max_text_tokens, return_tensors="pt")
+            batch = self.tokenizer(
+                [texts[i] for i in index],
+                padding="longest",
+                truncation=True,
+                max_length=self.max_text_tokens,
+                return_tensors="pt",
+            )
             batches.append({"index": torch.tensor(index), **batch})
         return batches
 
@@ -140,15 +159,19 @@ class ClipEncoder(Encoder):
     def prepare_image(self, images: Sequence[Image.Image]) -> list[torch.Tensor]:
         batches = []
         for start in range(0, len(images), self.batch_size):
-            pixels = self.processor.image_processor(images=list(images[start : start + self.batch_size]),  # type: ignore[attr-defined]
-                                                    return_tensors="pt")["pixel_values"]
+            pixels = self.processor.image_processor(
+                images=list(images[start : start + self.batch_size]),  # type: ignore[attr-defined]
+                return_tensors="pt",
+            )["pixel_values"]
             batches.append(pixels)  # (B, 3, H, W)
         return batches
 
     @torch.inference_mode()
     def forward_image(self, batches: list[torch.Tensor]) -> torch.Tensor:
-        out = [_unwrap(self.model.get_image_features(pixel_values=b.to(self.device, self.dtype))).float().cpu()
-               for b in batches]
+        out = [
+            _unwrap(self.model.get_image_features(pixel_values=b.to(self.device, self.dtype))).float().cpu()
+            for b in batches
+        ]
         return F.normalize(torch.cat(out), dim=-1) if out else torch.empty(0, self.dim)
 
     def encode_image(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -195,10 +218,13 @@ class ClapEncoder(Encoder):
                 chunks.append(chunk)
                 owner.append(clip)
         if not chunks:
-            return AudioBatch(torch.empty(0, 1, 0, 0), torch.empty(0, 1, dtype=torch.bool), torch.empty(0, dtype=torch.long), 0)
+            return AudioBatch(
+                torch.empty(0, 1, 0, 0), torch.empty(0, 1, dtype=torch.bool), torch.empty(0, dtype=torch.long), 0
+            )
         feats = self.processor.feature_extractor(chunks, sampling_rate=self.sample_rate, return_tensors="pt")  # type: ignore[attr-defined]
-        return AudioBatch(feats["input_features"], torch.zeros(len(chunks), 1, dtype=torch.bool),
-                          torch.tensor(owner), len(waves))
+        return AudioBatch(
+            feats["input_features"], torch.zeros(len(chunks), 1, dtype=torch.bool), torch.tensor(owner), len(waves)
+        )
 
     @torch.inference_mode()
     def forward_audio(self, batch: AudioBatch) -> torch.Tensor:
@@ -207,8 +233,10 @@ class ClapEncoder(Encoder):
         per_window = []
         for start in range(0, len(batch.owner), self.batch_size):
             end = start + self.batch_size
-            out = self.model.get_audio_features(input_features=batch.features[start:end].to(self.device, self.dtype),
-                                                is_longer=batch.is_longer[start:end].to(self.device))
+            out = self.model.get_audio_features(
+                input_features=batch.features[start:end].to(self.device, self.dtype),
+                is_longer=batch.is_longer[start:end].to(self.device),
+            )
             per_window.append(F.normalize(_unwrap(out).float().cpu(), dim=-1))
         windows = torch.cat(per_window)  # (W, D)
         sums = torch.zeros(batch.n_clips, windows.shape[1]).index_add_(0, batch.owner, windows)  # (N, D)
@@ -257,12 +285,16 @@ def _from_pretrained(role: Role, model_id: str, source: str, attn: str | None) -
     extra = {"attn_implementation": attn} if attn else {}  # None: transformers' choice, SDPA where supported
     if Path(source).is_dir():  # a local checkpoint: never the network, and say plainly when it is not one
         try:
-            return (AutoModel.from_pretrained(source, local_files_only=True, **extra),
-                    AutoProcessor.from_pretrained(source, local_files_only=True))
+            return (
+                AutoModel.from_pretrained(source, local_files_only=True, **extra),
+                AutoProcessor.from_pretrained(source, local_files_only=True),
+            )
         except (OSError, ValueError) as exc:
             flag = _ROLE_FLAGS[role][0]
-            raise ValueError(f"{flag} {model_id}: the directory does not hold a loadable model and processor "
-                             f"(save both with save_pretrained): {str(exc).splitlines()[0]}") from None
+            raise ValueError(
+                f"{flag} {model_id}: the directory does not hold a loadable model and processor "
+                f"(save both with save_pretrained): {str(exc).splitlines()[0]}"
+            ) from None
     last: Exception | str | None = None
     for local_only in (True, False):
         if not local_only and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
@@ -277,11 +309,20 @@ def _from_pretrained(role: Role, model_id: str, source: str, attn: str | None) -
             last = exc
     flag, env = _ROLE_FLAGS[role]
     cause = str(last).splitlines()[0] if last else "offline mode"
-    raise ModelUnavailableError("CLIP (image-text)" if role == "clip" else "CLAP (audio-text)", model_id, flag, env, cause)
+    raise ModelUnavailableError(
+        "CLIP (image-text)" if role == "clip" else "CLAP (audio-text)", model_id, flag, env, cause
+    )
 
 
-def load_encoder(role: Role, model_id: str, *, device: torch.device | str = "cpu", batch_size: int = 32,
-                 tiny_root: str | os.PathLike[str] | None = None, attn: str | None = None) -> ClipEncoder | ClapEncoder:
+def load_encoder(
+    role: Role,
+    model_id: str,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+    tiny_root: str | os.PathLike[str] | None = None,
+    attn: str | None = None,
+) -> ClipEncoder | ClapEncoder:
     """Build one backbone from a Hugging Face id, a local directory, or 'tiny' (random, built then loaded)."""
     device = torch.device(device)
     source = model_id
@@ -291,10 +332,19 @@ def load_encoder(role: Role, model_id: str, *, device: torch.device | str = "cpu
     if role == "clap" and not isinstance(model, ClapModel):
         raise ValueError(f"--clap needs a ClapModel checkpoint, but {model_id!r} is a {type(model).__name__}")
     if role == "clip" and not (hasattr(model, "get_image_features") and hasattr(model, "get_text_features")):
-        raise ValueError(f"--clip needs an image-text model (CLIPModel, SiglipModel), but {model_id!r} is a {type(model).__name__}")
+        raise ValueError(
+            f"--clip needs an image-text model (CLIPModel, SiglipModel), but {model_id!r} is a {type(model).__name__}"
+        )
     cls = ClipEncoder if role == "clip" else ClapEncoder
-    return cls(model, processor, model_id=model_id, revision=_revision(model, source), device=device,
-               dtype=pick_dtype(device), batch_size=batch_size)
+    return cls(
+        model,
+        processor,
+        model_id=model_id,
+        revision=_revision(model, source),
+        device=device,
+        dtype=pick_dtype(device),
+        batch_size=batch_size,
+    )
 
 
 @dataclass(frozen=True)
@@ -306,9 +356,12 @@ class Encoders:
 
     def describe(self) -> dict[str, str]:
         return {
-            "clip": self.clip.model_id, "clip_revision": self.clip.revision,
-            "clap": self.clap.model_id, "clap_revision": self.clap.revision,
-            "device": str(self.clip.device), "dtype": str(self.clip.dtype).replace("torch.", ""),
+            "clip": self.clip.model_id,
+            "clip_revision": self.clip.revision,
+            "clap": self.clap.model_id,
+            "clap_revision": self.clap.revision,
+            "device": str(self.clip.device),
+            "dtype": str(self.clip.dtype).replace("torch.", ""),
         }
 
 

@@ -84,22 +84,37 @@ class Evaluation:
 
     def to_json(self) -> dict:
         """metrics.json: one object per direction, then modality_gap, hubness, threshold, assignment, zero_shot."""
-        out: dict = {name: {**d.metrics.to_json(), "n_skipped": d.metrics.n_skipped, "space": d.space}
-                     for name, d in self.directions.items()}
+        out: dict = {
+            name: {**d.metrics.to_json(), "n_skipped": d.metrics.n_skipped, "space": d.space}
+            for name, d in self.directions.items()
+        }
         out["modality_gap"] = {
-            p.name: {"space": p.space, "gap": p.gap,
-                     "after_removal": {d.name: (d.metrics_without_gap.to_json() if d.metrics_without_gap else None)
-                                       for d in self.directions.values() if d.pair == p.name}}
+            p.name: {
+                "space": p.space,
+                "gap": p.gap,
+                "after_removal": {
+                    d.name: (d.metrics_without_gap.to_json() if d.metrics_without_gap else None)
+                    for d in self.directions.values()
+                    if d.pair == p.name
+                },
+            }
             for p in self.pairs.values()
         }
         out["hubness"] = {name: d.hubness.to_json() for name, d in self.directions.items()}
         out["threshold"] = {name: _threshold_json(p.threshold) for name, p in self.pairs.items()}
-        out["assignment_accuracy"] = {name: (d.assignment.accuracy if d.assignment else None)
-                                      for name, d in self.directions.items()}
+        out["assignment_accuracy"] = {
+            name: (d.assignment.accuracy if d.assignment else None) for name, d in self.directions.items()
+        }
         if self.zero_shot:
-            out["zero_shot"] = {m: {"accuracy": z.accuracy, "classes": list(z.classes),
-                                    "confusion": z.confusion.tolist(), "n_items": z.n_items}
-                                for m, z in self.zero_shot.items()}
+            out["zero_shot"] = {
+                m: {
+                    "accuracy": z.accuracy,
+                    "classes": list(z.classes),
+                    "confusion": z.confusion.tolist(),
+                    "n_items": z.n_items,
+                }
+                for m, z in self.zero_shot.items()
+            }
         out["n_errors"] = len(self.errors)
         out["notes"] = self.notes
         return out
@@ -112,9 +127,15 @@ class Evaluation:
 
 def _threshold_json(curve: ThresholdCurve) -> dict:
     summary = curve.to_json()
-    return {"best_threshold": summary["best_threshold"], "precision": summary["best_precision"],
-            "recall": summary["best_recall"], "F1": summary["best_f1"], "exact": summary["exact"],
-            "n_pairs": summary["n_pairs"], "n_positive": summary["n_positive"]}
+    return {
+        "best_threshold": summary["best_threshold"],
+        "precision": summary["best_precision"],
+        "recall": summary["best_recall"],
+        "F1": summary["best_f1"],
+        "exact": summary["exact"],
+        "n_pairs": summary["n_pairs"],
+        "n_positive": summary["n_positive"],
+    }
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -123,9 +144,15 @@ def _threshold_json(curve: ThresholdCurve) -> dict:
 Progress = Callable[[float, str], None]
 
 
-def evaluate(spaces: Mapping[str, Embedded], *, embed_text: Mapping[str, TextEmbedder] | None = None,
-             templates: Mapping[str, Sequence[str]] = TEMPLATES, max_assignment: int = MAX_ASSIGNMENT,
-             chunk: int | None = None, progress: Progress | None = None) -> Evaluation:
+def evaluate(
+    spaces: Mapping[str, Embedded],
+    *,
+    embed_text: Mapping[str, TextEmbedder] | None = None,
+    templates: Mapping[str, Sequence[str]] = TEMPLATES,
+    max_assignment: int = MAX_ASSIGNMENT,
+    chunk: int | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
     """Measure every modality pair with true pairs in every space, both directions.
 
     `embed_text[space]` embeds zero-shot prompts in that space; without it (precomputed embeddings from an
@@ -137,8 +164,10 @@ def evaluate(spaces: Mapping[str, Embedded], *, embed_text: Mapping[str, TextEmb
     notes: list[str] = []
     plan = [(space, a, b) for space, data in spaces.items() for (a, b) in data.true_pairs()]
     if not plan:
-        raise ValueError("no modality pair shares a pair key in any space: nothing to evaluate "
-                         f"(spaces: {', '.join(f'{s}: {sorted(set(d.modality))}' for s, d in spaces.items())})")
+        raise ValueError(
+            "no modality pair shares a pair key in any space: nothing to evaluate "
+            f"(spaces: {', '.join(f'{s}: {sorted(set(d.modality))}' for s, d in spaces.items())})"
+        )
     for step, (space, a, b) in enumerate(plan):
         report(step / len(plan), f"Scoring {a}<->{b} in {space} space")
         data = spaces[space]
@@ -148,23 +177,43 @@ def evaluate(spaces: Mapping[str, Embedded], *, embed_text: Mapping[str, TextEmb
         pair_name = _unique(f"{a}-{b}", pairs, space)
         try:
             centred: dict[Modality, np.ndarray] | None = dict(
-                zip((a, b), remove_modality_gap(emb[a], emb[b]), strict=True))
+                zip((a, b), remove_modality_gap(emb[a], emb[b]), strict=True)
+            )
         except ValueError as exc:  # one item in a modality (e.g. one clip with five captions), or identical rows
             centred = None
             notes.append(f"{pair_name}: metrics without the modality gap skipped ({exc})")
-        pairs[pair_name] = PairSummary(pair_name, space, modality_gap(emb[a], emb[b]),
-                                       threshold_curve(emb[a], emb[b], keys[a], keys[b], chunk=chunk))
+        pairs[pair_name] = PairSummary(
+            pair_name,
+            space,
+            modality_gap(emb[a], emb[b]),
+            threshold_curve(emb[a], emb[b], keys[a], keys[b], chunk=chunk),
+        )
         for q, g in ((a, b), (b, a)):
             ranks = rank_of_first_true(emb[q], emb[g], keys[q], keys[g], k=K, chunk=chunk)
             if not ranks.has_true.any():
                 continue
-            without_gap = (metrics_from_ranks(rank_of_first_true(centred[q], centred[g], keys[q], keys[g], k=K,
-                                                                 chunk=chunk)) if centred is not None else None)
+            without_gap = (
+                metrics_from_ranks(rank_of_first_true(centred[q], centred[g], keys[q], keys[g], k=K, chunk=chunk))
+                if centred is not None
+                else None
+            )
             assignment, why = _assignment(emb[q], emb[g], keys[q], keys[g], max_assignment)
             name = _unique(f"{q}->{g}", directions, space)
             directions[name] = Direction(
-                name, pair_name, space, q, g, rows[q], rows[g], ranks, metrics_from_ranks(ranks), without_gap,
-                hubness_from_indices(ranks.top_indices, len(rows[g])), assignment, why)
+                name,
+                pair_name,
+                space,
+                q,
+                g,
+                rows[q],
+                rows[g],
+                ranks,
+                metrics_from_ranks(ranks),
+                without_gap,
+                hubness_from_indices(ranks.top_indices, len(rows[g])),
+                assignment,
+                why,
+            )
             if why:
                 notes.append(f"{name}: {why}")
     report(0.9, "Zero-shot classification")
@@ -179,11 +228,14 @@ def _unique(name: str, taken: Mapping[str, object], space: str) -> str:
     return name if name not in taken else f"{space}:{name}"
 
 
-def _assignment(q: np.ndarray, g: np.ndarray, q_keys: np.ndarray, g_keys: np.ndarray,
-                max_size: int) -> tuple[Assignment | None, str | None]:
+def _assignment(
+    q: np.ndarray, g: np.ndarray, q_keys: np.ndarray, g_keys: np.ndarray, max_size: int
+) -> tuple[Assignment | None, str | None]:
     if max(len(q), len(g)) > max_size:
-        return None, (f"one-to-one assignment skipped: {len(q)} x {len(g)} items is over the limit of "
-                      f"{max_size} per side (the Hungarian algorithm is cubic)")
+        return None, (
+            f"one-to-one assignment skipped: {len(q)} x {len(g)} items is over the limit of "
+            f"{max_size} per side (the Hungarian algorithm is cubic)"
+        )
     return assignment_accuracy(q, g, q_keys, g_keys, max_size=max_size), None
 
 
@@ -196,14 +248,32 @@ def _errors(direction: Direction, data: Embedded) -> list[ErrorRow]:
     for i in wrong.tolist():
         truth, top = int(g_rows[ranks.best_true[i]]), int(g_rows[ranks.top_indices[i, 0]])
         truth_score, top_score = float(ranks.best_true_score[i]), float(ranks.top_scores[i, 0])
-        out.append(ErrorRow(direction.name, direction.space, data.ids[q_rows[i]], direction.query_modality,
-                            data.ids[truth], truth_score, data.ids[top], top_score, int(ranks.rank[i]),
-                            top_score - truth_score, int(q_rows[i]), truth, top))
+        out.append(
+            ErrorRow(
+                direction.name,
+                direction.space,
+                data.ids[q_rows[i]],
+                direction.query_modality,
+                data.ids[truth],
+                truth_score,
+                data.ids[top],
+                top_score,
+                int(ranks.rank[i]),
+                top_score - truth_score,
+                int(q_rows[i]),
+                truth,
+                top,
+            )
+        )
     return out
 
 
-def _zero_shot(spaces: Mapping[str, Embedded], embed_text: Mapping[str, TextEmbedder],
-               templates: Mapping[str, Sequence[str]], notes: list[str]) -> dict[str, ZeroShot]:
+def _zero_shot(
+    spaces: Mapping[str, Embedded],
+    embed_text: Mapping[str, TextEmbedder],
+    templates: Mapping[str, Sequence[str]],
+    notes: list[str],
+) -> dict[str, ZeroShot]:
     out: dict[str, ZeroShot] = {}
     for space, data in spaces.items():
         for modality in MODALITIES:
@@ -218,8 +288,10 @@ def _zero_shot(spaces: Mapping[str, Embedded], embed_text: Mapping[str, TextEmbe
                 notes.append(f"zero-shot {modality}: only one class ({classes[0]!r}); at least two are needed")
                 continue
             if space not in embed_text:
-                notes.append(f"zero-shot {modality}: skipped, no text encoder for the {space} space "
-                             "(precomputed embeddings carry no prompt embeddings)")
+                notes.append(
+                    f"zero-shot {modality}: skipped, no text encoder for the {space} space "
+                    "(precomputed embeddings carry no prompt embeddings)"
+                )
                 continue
             chosen = list(templates.get(modality, ("{}",)))
             prompts = embed_text[space](build_prompts(classes, chosen))  # (C * T, D) class-major
@@ -238,6 +310,9 @@ def neighbours(evaluation: Evaluation, error: ErrorRow, *, k: int = 5) -> list[t
     position = int(np.flatnonzero(direction.query_rows == error.query_row)[0])
     ranks = direction.ranks
     top = ranks.top_indices[position, :k].tolist()
-    return [(data.ids[direction.gallery_rows[j]], float(s), bool(t))
-            for j, s, t in zip(top, ranks.top_scores[position, :k].tolist(),
-                               ranks.top_is_true[position, :k].tolist(), strict=True)]
+    return [
+        (data.ids[direction.gallery_rows[j]], float(s), bool(t))
+        for j, s, t in zip(
+            top, ranks.top_scores[position, :k].tolist(), ranks.top_is_true[position, :k].tolist(), strict=True
+        )
+    ]

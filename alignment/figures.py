@@ -21,36 +21,61 @@ def empty_figure(message: str, *, height: int = 320) -> go.Figure:
     """A placeholder that says why there is nothing to draw."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14))
-    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=20, r=20, t=40, b=20))
+    fig.update_layout(
+        height=height, xaxis=dict(visible=False), yaxis=dict(visible=False), margin=dict(l=20, r=20, t=40, b=20)
+    )
     return fig
 
 
-def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], *, title: str,
-            value_name: str = "cosine", zmin: float | None = None, zmax: float | None = None) -> go.Figure:
+def heatmap(
+    matrix: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    *,
+    title: str,
+    value_name: str = "cosine",
+    zmin: float | None = None,
+    zmax: float | None = None,
+) -> go.Figure:
     """Rows x columns score heatmap, the best row per column outlined, values written in small matrices."""
     if matrix.size == 0:
         return empty_figure(f"{title}: nothing to compare (add items of both kinds)")
     matrix = np.asarray(matrix, dtype=np.float32)
     y = [_short(r, 40) for r in rows]
     x = [_short(c) for c in cols]
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=x, y=y, zmin=zmin, zmax=zmax, colorscale="Viridis", colorbar=dict(title=value_name),
-        customdata=np.array([[[r, c] for c in cols] for r in rows], dtype=object),
-        hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + value_name + " = %{z:.3f}<extra></extra>",
-        texttemplate="%{z:.2f}" if matrix.size <= ANNOTATE_MAX_CELLS else None,
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=x,
+            y=y,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale="Viridis",
+            colorbar=dict(title=value_name),
+            customdata=np.array([[[r, c] for c in cols] for r in rows], dtype=object),
+            hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + value_name + " = %{z:.3f}<extra></extra>",
+            texttemplate="%{z:.2f}" if matrix.size <= ANNOTATE_MAX_CELLS else None,
+        )
+    )
     best = matrix.argmax(axis=0)  # best text for each column
     for j, i in enumerate(best):
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="white", width=3))
     height = int(min(900, max(320, 90 + 28 * len(rows))))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category", tickangle=-30))
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=10),
+        yaxis=dict(autorange="reversed", type="category"),
+        xaxis=dict(type="category", tickangle=-30),
+    )
     return fig
 
 
 def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space") -> go.Figure:
     """One scatter per space. Each panel: {'title', 'coords' (N, 2), 'labels', 'modalities', 'method'}."""
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels])
+    fig = make_subplots(
+        rows=1, cols=len(panels), subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels]
+    )
     shown: set[str] = set()
     for col, panel in enumerate(panels, start=1):
         coords, labels, modalities = np.asarray(panel["coords"]), list(panel["labels"]), list(panel["modalities"])
@@ -58,18 +83,35 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
             index = [k for k, m in enumerate(modalities) if m == modality]
             if not index:
                 continue
-            fig.add_trace(go.Scatter(
-                x=coords[index, 0], y=coords[index, 1], mode="markers+text", name=modality,
-                legendgroup=modality, showlegend=modality not in shown,
-                text=[_short(labels[k], 18) for k in index], textposition="top center", textfont=dict(size=10),
-                hovertext=[labels[k] for k in index], hoverinfo="text",
-                marker=dict(size=11, color=MODALITY_COLORS[modality], symbol=MODALITY_SYMBOLS[modality],
-                            line=dict(width=1, color="white")),
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=coords[index, 0],
+                    y=coords[index, 1],
+                    mode="markers+text",
+                    name=modality,
+                    legendgroup=modality,
+                    showlegend=modality not in shown,
+                    text=[_short(labels[k], 18) for k in index],
+                    textposition="top center",
+                    textfont=dict(size=10),
+                    hovertext=[labels[k] for k in index],
+                    hoverinfo="text",
+                    marker=dict(
+                        size=11,
+                        color=MODALITY_COLORS[modality],
+                        symbol=MODALITY_SYMBOLS[modality],
+                        line=dict(width=1, color="white"),
+                    ),
+                ),
+                row=1,
+                col=col,
+            )
             shown.add(modality)
         if len(coords) == 0:
             fig.add_annotation(text="no items", showarrow=False, row=1, col=col, x=0, y=0)
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08))
+    fig.update_layout(
+        title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08)
+    )
     for col, panel in enumerate(panels, start=1):
         x_range, y_range = _label_room(panel["coords"])
         fig.update_xaxes(range=x_range, row=1, col=col)
@@ -89,8 +131,15 @@ def _label_room(coords: object) -> tuple[list[float] | None, list[float] | None]
     return [low[0] - pad[0], high[0] + pad[0]], [low[1] - pad[1], high[1] + 2 * pad[1]]
 
 
-def pair_projection(coords: np.ndarray, labels: Sequence[str], modalities: Sequence[str], pairs: Sequence[str], *,
-                    highlight: dict[str, int] | None = None, title: str = "Embedding space") -> go.Figure:
+def pair_projection(
+    coords: np.ndarray,
+    labels: Sequence[str],
+    modalities: Sequence[str],
+    pairs: Sequence[str],
+    *,
+    highlight: dict[str, int] | None = None,
+    title: str = "Embedding space",
+) -> go.Figure:
     """Scatter of one space: colour = modality, grey lines join true pairs, `highlight` rings named points.
 
     highlight: {"query": i, "truth": j, "top wrong": k} indices into `coords` (N, 2).
@@ -109,23 +158,49 @@ def pair_projection(coords: np.ndarray, labels: Sequence[str], modalities: Seque
                     xs += [float(coords[a, 0]), float(coords[b, 0]), None]
                     ys += [float(coords[a, 1]), float(coords[b, 1]), None]
     if xs:
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(120,120,120,0.35)", width=1),
-                                 name="true pairs", hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(color="rgba(120,120,120,0.35)", width=1),
+                name="true pairs",
+                hoverinfo="skip",
+            )
+        )
     for modality, color in MODALITY_COLORS.items():
         index = [i for i, m in enumerate(modalities) if m == modality]
         if index:
-            fig.add_trace(go.Scattergl(
-                x=coords[index, 0], y=coords[index, 1], mode="markers", name=modality,
-                hovertext=[f"{modality}: {labels[i]}" for i in index], hoverinfo="text",
-                marker=dict(size=8, color=color, symbol=MODALITY_SYMBOLS[modality], opacity=0.75)))
+            fig.add_trace(
+                go.Scattergl(
+                    x=coords[index, 0],
+                    y=coords[index, 1],
+                    mode="markers",
+                    name=modality,
+                    hovertext=[f"{modality}: {labels[i]}" for i in index],
+                    hoverinfo="text",
+                    marker=dict(size=8, color=color, symbol=MODALITY_SYMBOLS[modality], opacity=0.75),
+                )
+            )
     styles = {"query": ("star", "#d62728"), "truth": ("circle-open", "#2ca02c"), "top wrong": ("x", "#d62728")}
     for role, i in (highlight or {}).items():
         symbol, color = styles.get(role, ("circle-open", "black"))
-        fig.add_trace(go.Scatter(
-            x=[coords[i, 0]], y=[coords[i, 1]], mode="markers+text", name=role, text=[f"{role}: {_short(labels[i], 24)}"],
-            textposition="top center", hovertext=[labels[i]], hoverinfo="text",
-            marker=dict(size=18, symbol=symbol, color=color, line=dict(width=3, color=color))))
-    fig.update_layout(title=title, height=480, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.05))
+        fig.add_trace(
+            go.Scatter(
+                x=[coords[i, 0]],
+                y=[coords[i, 1]],
+                mode="markers+text",
+                name=role,
+                text=[f"{role}: {_short(labels[i], 24)}"],
+                textposition="top center",
+                hovertext=[labels[i]],
+                hoverinfo="text",
+                marker=dict(size=18, symbol=symbol, color=color, line=dict(width=3, color=color)),
+            )
+        )
+    fig.update_layout(
+        title=title, height=480, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.05)
+    )
     x_range, y_range = _label_room(coords)
     fig.update_xaxes(showticklabels=False, zeroline=False, range=x_range)
     fig.update_yaxes(showticklabels=False, zeroline=False, range=y_range)

@@ -37,8 +37,10 @@ def remove_modality_gap(*modalities: np.ndarray) -> tuple[np.ndarray, ...]:
         norms = np.linalg.norm(centered, axis=1, keepdims=True)  # (N, 1)
         flat = np.flatnonzero(norms[:, 0] < 1e-6)
         if flat.size:
-            raise ValueError(f"rows {flat[:5].tolist()} of modality {m} equal its mean, so they have no direction "
-                             "after centering (are all its embeddings identical?)")
+            raise ValueError(
+                f"rows {flat[:5].tolist()} of modality {m} equal its mean, so they have no direction "
+                "after centering (are all its embeddings identical?)"
+            )
         out.append((centered / norms).astype(np.float32))
     return tuple(out)
 
@@ -59,25 +61,39 @@ class Hubness:
 
     def to_json(self) -> dict:
         """Plain numbers: skewness, the hubs and the number of anti-hubs."""
-        return {"k": self.k, "skewness": self.skewness, "hubs": self.hubs.tolist(),
-                "hub_counts": self.hub_counts.tolist(), "n_antihubs": self.n_antihubs}
+        return {
+            "k": self.k,
+            "skewness": self.skewness,
+            "hubs": self.hubs.tolist(),
+            "hub_counts": self.hub_counts.tolist(),
+            "n_antihubs": self.n_antihubs,
+        }
 
 
 def hubness_from_indices(top_indices: np.ndarray, n_gallery: int, *, n_hubs: int = 10) -> Hubness:
     """Hubness from top-k lists already computed: (Nq, k) gallery indices, e.g. `TopK.indices`."""
     top = np.asarray(top_indices)
     if top.ndim != 2 or (top.size and (top.min() < 0 or top.max() >= n_gallery)):
-        raise ValueError(f"top_indices must be (Nq, k) indices into a gallery of {n_gallery} items "
-                         f"(got shape {top.shape}{f', range {top.min()}..{top.max()}' if top.size else ''})")
+        raise ValueError(
+            f"top_indices must be (Nq, k) indices into a gallery of {n_gallery} items "
+            f"(got shape {top.shape}{f', range {top.min()}..{top.max()}' if top.size else ''})"
+        )
     counts = np.bincount(top.ravel(), minlength=n_gallery).astype(np.int64)  # (Ng,)
     spread = float(skew(counts)) if counts.size > 1 and counts.min() != counts.max() else 0.0
     order = np.argsort(-counts, kind="stable")[: max(0, n_hubs)]  # most frequent first, then lower index
-    return Hubness(k=top.shape[1], k_occurrence=counts, skewness=spread, hubs=order.astype(np.int64),
-                   hub_counts=counts[order], n_antihubs=int((counts == 0).sum()))
+    return Hubness(
+        k=top.shape[1],
+        k_occurrence=counts,
+        skewness=spread,
+        hubs=order.astype(np.int64),
+        hub_counts=counts[order],
+        n_antihubs=int((counts == 0).sum()),
+    )
 
 
-def hubness(queries: np.ndarray, gallery: np.ndarray, *, k: int = 10, n_hubs: int = 10,
-            chunk: int | None = None) -> Hubness:
+def hubness(
+    queries: np.ndarray, gallery: np.ndarray, *, k: int = 10, n_hubs: int = 10, chunk: int | None = None
+) -> Hubness:
     """k-occurrence of gallery items in the queries' cosine top-k (k capped at the gallery size), its skew, hubs."""
     if k < 1:
         raise ValueError(f"k must be at least 1 (got k={k})")

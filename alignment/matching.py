@@ -39,16 +39,33 @@ class ThresholdCurve:
 
     def to_json(self) -> dict:
         """Plain numbers: the curve as lists and the best operating point."""
-        return {"thresholds": self.thresholds.round(6).tolist(), "precision": self.precision.round(6).tolist(),
-                "recall": self.recall.round(6).tolist(), "f1": self.f1.round(6).tolist(),
-                "best_threshold": self.best_threshold, "best_precision": self.best_precision,
-                "best_recall": self.best_recall, "best_f1": self.best_f1, "n_pairs": self.n_pairs,
-                "n_positive": self.n_positive, "n_scored": self.n_scored, "exact": self.exact}
+        return {
+            "thresholds": self.thresholds.round(6).tolist(),
+            "precision": self.precision.round(6).tolist(),
+            "recall": self.recall.round(6).tolist(),
+            "f1": self.f1.round(6).tolist(),
+            "best_threshold": self.best_threshold,
+            "best_precision": self.best_precision,
+            "best_recall": self.best_recall,
+            "best_f1": self.best_f1,
+            "n_pairs": self.n_pairs,
+            "n_positive": self.n_positive,
+            "n_scored": self.n_scored,
+            "exact": self.exact,
+        }
 
 
-def threshold_curve(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairKeys, gallery_pairs: PairKeys, *,
-                    n_thresholds: int = 101, max_pairs: int = MAX_PAIRS, seed: int = 0,
-                    chunk: int | None = None) -> ThresholdCurve:
+def threshold_curve(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_pairs: PairKeys,
+    gallery_pairs: PairKeys,
+    *,
+    n_thresholds: int = 101,
+    max_pairs: int = MAX_PAIRS,
+    seed: int = 0,
+    chunk: int | None = None,
+) -> ThresholdCurve:
     """P/R/F1 against the cosine threshold on an evenly spaced grid, and the threshold with the best F1.
 
     Up to `max_pairs` pairs (Nq * Ng) every pair is scored, chunk-wise: the curve is exact. Above that, true
@@ -70,8 +87,10 @@ def threshold_curve(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairK
     n_true = np.searchsorted(sorted_codes, q_codes, side="right") - start  # (Nq,)
     n_positive = int(n_true.sum())
     if n_positive == 0:
-        raise ValueError(f"no (query, gallery) pair shares a pair key (0 of {n_pairs} pairs): precision and "
-                         "recall are undefined; check that both sides use the same pair keys")
+        raise ValueError(
+            f"no (query, gallery) pair shares a pair key (0 of {n_pairs} pairs): precision and "
+            "recall are undefined; check that both sides use the same pair keys"
+        )
 
     if n_pairs <= max_pairs:
         scores = np.empty(n_pairs, dtype=np.float32)
@@ -99,14 +118,19 @@ def threshold_curve(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairK
             e = s + PAIR_BLOCK
             scores[s:e] = np.einsum("nd,nd->n", q[pair_q[s:e]], g[pair_g[s:e]])  # (n, D) . (n, D) -> (n,)
         labels = np.concatenate([np.ones(len(pos_q), dtype=bool), np.zeros(len(neg_q), dtype=bool)])
-        weights = np.concatenate([np.full(len(pos_q), n_positive / len(pos_q)),
-                                  np.full(len(neg_q), (n_pairs - n_positive) / max(len(neg_q), 1))])
+        weights = np.concatenate(
+            [
+                np.full(len(pos_q), n_positive / len(pos_q)),
+                np.full(len(neg_q), (n_pairs - n_positive) / max(len(neg_q), 1)),
+            ]
+        )
         exact = False
     return _curve(scores, labels, weights, n_positive, n_thresholds=n_thresholds, n_pairs=n_pairs, exact=exact)
 
 
-def _sample_false_pairs(rng: np.random.Generator, q_codes: np.ndarray, g_codes: np.ndarray, n: int,
-                        n_false: int) -> tuple[np.ndarray, np.ndarray]:
+def _sample_false_pairs(
+    rng: np.random.Generator, q_codes: np.ndarray, g_codes: np.ndarray, n: int, n_false: int
+) -> tuple[np.ndarray, np.ndarray]:
     """n (query, gallery) pairs drawn uniformly with replacement among the pairs with different keys."""
     if n_false == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
@@ -122,8 +146,16 @@ def _sample_false_pairs(rng: np.random.Generator, q_codes: np.ndarray, g_codes: 
     return np.concatenate(qs)[:n], np.concatenate(gs)[:n]
 
 
-def _curve(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_positive: int, *, n_thresholds: int,
-           n_pairs: int, exact: bool) -> ThresholdCurve:
+def _curve(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    n_positive: int,
+    *,
+    n_thresholds: int,
+    n_pairs: int,
+    exact: bool,
+) -> ThresholdCurve:
     order = np.argsort(-scores)  # the order within equal scores does not matter: only run ends are read
     ranked = scores[order]  # (n,) descending
     tp = np.cumsum(np.where(labels[order], weights[order], 0.0))  # (n,) weighted true pairs with score >= ranked[i]
@@ -138,10 +170,20 @@ def _curve(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_positi
     grid = np.linspace(float(thresholds[-1]), float(thresholds[0]), n_thresholds)  # (T,) ascending
     # the counts at t are those at the smallest distinct score >= t
     at = len(thresholds) - 1 - np.searchsorted(thresholds[::-1], grid, side="left")
-    return ThresholdCurve(thresholds=grid, precision=precision[at], recall=recall[at], f1=f1[at],
-                          best_threshold=float(thresholds[best]), best_precision=float(precision[best]),
-                          best_recall=float(recall[best]), best_f1=float(f1[best]), n_pairs=n_pairs,
-                          n_positive=n_positive, n_scored=len(scores), exact=exact)
+    return ThresholdCurve(
+        thresholds=grid,
+        precision=precision[at],
+        recall=recall[at],
+        f1=f1[at],
+        best_threshold=float(thresholds[best]),
+        best_precision=float(precision[best]),
+        best_recall=float(recall[best]),
+        best_f1=float(f1[best]),
+        n_pairs=n_pairs,
+        n_positive=n_positive,
+        n_scored=len(scores),
+        exact=exact,
+    )
 
 
 # ---------------------------------------------------------------------------- one-to-one assignment
@@ -158,8 +200,14 @@ class Assignment:
     n_skipped: int  # queries without a true match: they take part in the assignment but are not scored
 
 
-def assignment_accuracy(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairKeys, gallery_pairs: PairKeys,
-                        *, max_size: int = MAX_ASSIGNMENT) -> Assignment:
+def assignment_accuracy(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_pairs: PairKeys,
+    gallery_pairs: PairKeys,
+    *,
+    max_size: int = MAX_ASSIGNMENT,
+) -> Assignment:
     """Share of queries that the similarity-maximising one-to-one assignment gives a true match.
 
     Each gallery item goes to at most one query, so with several true queries per item (e.g. 5 captions per
@@ -169,16 +217,25 @@ def assignment_accuracy(queries: np.ndarray, gallery: np.ndarray, query_pairs: P
     q, g = check_pair(queries, gallery)
     q_codes, g_codes = pair_codes(query_pairs, gallery_pairs, len(q), len(g))
     if max(len(q), len(g)) > max_size:
-        raise ValueError(f"one-to-one assignment is limited to {max_size} items per side (got {len(q)} queries "
-                         f"and {len(g)} gallery items); evaluate a subset")
+        raise ValueError(
+            f"one-to-one assignment is limited to {max_size} items per side (got {len(q)} queries "
+            f"and {len(g)} gallery items); evaluate a subset"
+        )
     has_true = np.isin(q_codes, g_codes)  # (Nq,)
     if not has_true.any():
-        raise ValueError(f"no query has a true match in the gallery (0 of {len(q)} queries; "
-                         "check that queries and gallery use the same pair keys)")
+        raise ValueError(
+            f"no query has a true match in the gallery (0 of {len(q)} queries; "
+            "check that queries and gallery use the same pair keys)"
+        )
     rows, cols = linear_sum_assignment(q @ g.T, maximize=True)  # (Nq, Ng) -> min(Nq, Ng) pairs
     assigned = np.full(len(q), -1, dtype=np.int64)
     assigned[rows] = cols
     correct = np.zeros(len(q), dtype=bool)
     correct[rows] = q_codes[rows] == g_codes[cols]
-    return Assignment(accuracy=float(correct[has_true].mean()), assigned=assigned, correct=correct,
-                      n_queries=int(has_true.sum()), n_skipped=int((~has_true).sum()))
+    return Assignment(
+        accuracy=float(correct[has_true].mean()),
+        assigned=assigned,
+        correct=correct,
+        n_queries=int(has_true.sum()),
+        n_skipped=int((~has_true).sum()),
+    )

@@ -36,9 +36,17 @@ class RetrievalMetrics:
 
     def to_json(self) -> dict[str, float | int]:
         """Plain numbers under the names shown in the app and the API."""
-        return {"R@1": self.r1, "R@5": self.r5, "R@10": self.r10, "MRR": self.mrr, "median_rank": self.median_rank,
-                "mean_rank": self.mean_rank, "mAP@10": self.map10, "accuracy": self.accuracy,
-                "n_queries": self.n_queries}
+        return {
+            "R@1": self.r1,
+            "R@5": self.r5,
+            "R@10": self.r10,
+            "MRR": self.mrr,
+            "median_rank": self.median_rank,
+            "mean_rank": self.mean_rank,
+            "mAP@10": self.map10,
+            "accuracy": self.accuracy,
+            "n_queries": self.n_queries,
+        }
 
 
 def average_precision_at(is_true: np.ndarray, n_true: np.ndarray, *, k: int = MAP_K) -> np.ndarray:
@@ -64,33 +72,56 @@ def metrics_from_ranks(ranks: Ranks) -> RetrievalMetrics:
     keep = ranks.has_true
     n, skipped = int(keep.sum()), int((~keep).sum())
     if n == 0:
-        raise ValueError(f"no query has a true match in the gallery (0 of {len(keep)} queries; "
-                         "check that queries and gallery use the same pair keys)")
+        raise ValueError(
+            f"no query has a true match in the gallery (0 of {len(keep)} queries; "
+            "check that queries and gallery use the same pair keys)"
+        )
     rank = ranks.rank[keep].astype(np.float64)  # (n,)
     ap = average_precision_at(ranks.top_is_true[keep], ranks.n_true[keep], k=MAP_K)
     r1 = float(np.mean(rank <= 1))
     return RetrievalMetrics(
-        r1=r1, r5=float(np.mean(rank <= 5)), r10=float(np.mean(rank <= 10)), mrr=float(np.mean(1.0 / rank)),
-        median_rank=float(np.median(rank)), mean_rank=float(np.mean(rank)), map10=float(np.mean(ap)),
-        accuracy=r1, n_queries=n, n_skipped=skipped,
+        r1=r1,
+        r5=float(np.mean(rank <= 5)),
+        r10=float(np.mean(rank <= 10)),
+        mrr=float(np.mean(1.0 / rank)),
+        median_rank=float(np.median(rank)),
+        mean_rank=float(np.mean(rank)),
+        map10=float(np.mean(ap)),
+        accuracy=r1,
+        n_queries=n,
+        n_skipped=skipped,
     )
 
 
-def retrieval_metrics(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairKeys, gallery_pairs: PairKeys,
-                      *, chunk: int | None = None) -> RetrievalMetrics:
+def retrieval_metrics(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_pairs: PairKeys,
+    gallery_pairs: PairKeys,
+    *,
+    chunk: int | None = None,
+) -> RetrievalMetrics:
     """R@1/5/10, MRR, median/mean rank and mAP@10 of unit queries (Nq, D) against a unit gallery (Ng, D)."""
     return metrics_from_ranks(rank_of_first_true(queries, gallery, query_pairs, gallery_pairs, k=MAP_K, chunk=chunk))
 
 
-def bidirectional_retrieval(a: np.ndarray, b: np.ndarray, a_pairs: PairKeys, b_pairs: PairKeys, *,
-                            names: tuple[str, str] = ("a", "b"),
-                            chunk: int | None = None) -> dict[str, RetrievalMetrics]:
+def bidirectional_retrieval(
+    a: np.ndarray,
+    b: np.ndarray,
+    a_pairs: PairKeys,
+    b_pairs: PairKeys,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    chunk: int | None = None,
+) -> dict[str, RetrievalMetrics]:
     """Metrics both ways for one modality pair: {"text->image": ..., "image->text": ...} for names=("text", "image")."""
     first, second = names
     if first == second:
         raise ValueError(f"the two modalities need different names (got {names})")
-    return {f"{first}->{second}": retrieval_metrics(a, b, a_pairs, b_pairs, chunk=chunk),
-            f"{second}->{first}": retrieval_metrics(b, a, b_pairs, a_pairs, chunk=chunk)}
+    return {
+        f"{first}->{second}": retrieval_metrics(a, b, a_pairs, b_pairs, chunk=chunk),
+        f"{second}->{first}": retrieval_metrics(b, a, b_pairs, a_pairs, chunk=chunk),
+    }
 
 
 # ---------------------------------------------------------------------------- zero-shot classification
@@ -115,8 +146,10 @@ def class_embeddings(prompt_embeddings: np.ndarray, n_classes: int) -> np.ndarra
     """(C * T, D) class-major prompt embeddings -> (C, D): each class's templates averaged, then renormalized."""
     emb = as_unit_rows(prompt_embeddings, "prompt embeddings")
     if n_classes < 1 or len(emb) % n_classes:
-        raise ValueError(f"prompt embeddings must hold the same number of templates per class "
-                         f"(got {len(emb)} rows for {n_classes} classes)")
+        raise ValueError(
+            f"prompt embeddings must hold the same number of templates per class "
+            f"(got {len(emb)} rows for {n_classes} classes)"
+        )
     mean = emb.reshape(n_classes, len(emb) // n_classes, -1).mean(axis=1)  # (C, T, D) -> (C, D)
     return mean / np.linalg.norm(mean, axis=1, keepdims=True)
 
@@ -139,8 +172,9 @@ class ZeroShot:
             return np.diag(self.confusion) / self.confusion.sum(axis=1)
 
 
-def zero_shot(items: np.ndarray, labels: Sequence[str | None], classes: Sequence[str],
-              class_prompts: np.ndarray) -> ZeroShot:
+def zero_shot(
+    items: np.ndarray, labels: Sequence[str | None], classes: Sequence[str], class_prompts: np.ndarray
+) -> ZeroShot:
     """Classify unit item embeddings (N, D) by cosine to class prompts: (C, D), or (C, T, D) with T templates.
 
     With several templates per class they are averaged and renormalized first. Ties go to the earlier class.
@@ -151,8 +185,9 @@ def zero_shot(items: np.ndarray, labels: Sequence[str | None], classes: Sequence
         prompts = class_embeddings(prompts.reshape(-1, prompts.shape[-1]), prompts.shape[0])
     prompts = as_unit_rows(prompts, "class prompts")
     if len(prompts) != len(classes) or len(set(classes)) != len(classes):
-        raise ValueError(f"need one prompt embedding per distinct class (got {len(prompts)} embeddings for "
-                         f"classes {list(classes)})")
+        raise ValueError(
+            f"need one prompt embedding per distinct class (got {len(prompts)} embeddings for classes {list(classes)})"
+        )
     if prompts.shape[1] != x.shape[1]:
         raise ValueError(f"items and class prompts differ in dimension (got {x.shape} and {prompts.shape})")
     if len(labels) != len(x):
@@ -161,11 +196,18 @@ def zero_shot(items: np.ndarray, labels: Sequence[str | None], classes: Sequence
     truth = np.array([index.get(label, -1) if label is not None else -1 for label in labels], dtype=np.int64)
     keep = truth >= 0
     if not keep.any():
-        raise ValueError(f"no item has a label among the classes (labels {sorted({str(v) for v in labels})[:10]}, "
-                         f"classes {list(classes)})")
+        raise ValueError(
+            f"no item has a label among the classes (labels {sorted({str(v) for v in labels})[:10]}, "
+            f"classes {list(classes)})"
+        )
     predicted = topk_similarity(x, prompts, 1).indices[:, 0]  # (N,) chunked; ties -> lower class index
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
     np.add.at(confusion, (truth[keep], predicted[keep]), 1)
-    return ZeroShot(classes=tuple(classes), accuracy=float(np.mean(truth[keep] == predicted[keep])),
-                    confusion=confusion, predicted=predicted, n_items=int(keep.sum()),
-                    n_skipped=int((~keep).sum()))
+    return ZeroShot(
+        classes=tuple(classes),
+        accuracy=float(np.mean(truth[keep] == predicted[keep])),
+        confusion=confusion,
+        predicted=predicted,
+        n_items=int(keep.sum()),
+        n_skipped=int((~keep).sum()),
+    )

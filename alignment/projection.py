@@ -59,8 +59,14 @@ def project(x: np.ndarray, *, method: Method = "auto", seed: int = 0) -> Project
 
     dims = min(50, len(x) - 1, x.shape[1])
     reduced = pca(x, dims).astype(np.float32) if x.shape[1] > dims else x
-    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, len(x) - 1)), metric="cosine",
-                        min_dist=0.1, random_state=seed, init="spectral" if len(x) > 15 else "random")
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=max(2, min(15, len(x) - 1)),
+        metric="cosine",
+        min_dist=0.1,
+        random_state=seed,
+        init="spectral" if len(x) > 15 else "random",
+    )
     return Projection(reducer.fit_transform(reduced).astype(np.float32), "umap")
 
 

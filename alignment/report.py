@@ -55,9 +55,14 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, numeric:
     numeric = numeric or [False] * len(headers)
     head = "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in headers) + "</tr></thead>" if any(headers) else ""
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{_num(v)}</td>' if is_num else f"<td>{_e(v)}</td>"
-                         for v, is_num in zip(row, numeric, strict=True)) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_num(v)}</td>' if is_num else f"<td>{_e(v)}</td>"
+            for v, is_num in zip(row, numeric, strict=True)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
@@ -74,8 +79,16 @@ def metrics_table(evaluation: Evaluation) -> str:
     rows = []
     for name, d in evaluation.directions.items():
         values = d.metrics.to_json()
-        rows.append([name, d.space, *(values[c] for c in METRIC_COLUMNS), d.metrics.n_skipped,
-                     d.assignment.accuracy if d.assignment else None, d.hubness.skewness])
+        rows.append(
+            [
+                name,
+                d.space,
+                *(values[c] for c in METRIC_COLUMNS),
+                d.metrics.n_skipped,
+                d.assignment.accuracy if d.assignment else None,
+                d.hubness.skewness,
+            ]
+        )
     return _table(headers, rows, numeric=[False, False, *([True] * (len(headers) - 2))])
 
 
@@ -85,8 +98,9 @@ def pairs_table(evaluation: Evaluation) -> str:
     rows = []
     for name, p in evaluation.pairs.items():
         c = p.threshold
-        rows.append([name, p.space, p.gap, c.best_threshold, c.best_precision, c.best_recall, c.best_f1,
-                     c.n_scored, c.exact])
+        rows.append(
+            [name, p.space, p.gap, c.best_threshold, c.best_precision, c.best_recall, c.best_f1, c.n_scored, c.exact]
+        )
     return _table(headers, rows, numeric=[False, False, *([True] * 7)])
 
 
@@ -103,8 +117,10 @@ def gap_table(evaluation: Evaluation) -> str:
 def errors_table(errors: Sequence[ErrorRow], *, limit: int = MAX_ERRORS) -> str:
     """The `limit` worst errors (largest margin first)."""
     headers = ["direction", "space", "query", "truth", "truth score", "top", "top score", "rank", "margin"]
-    rows = [[e.direction, e.space, e.query, e.truth, e.truth_score, e.top, e.top_score, e.rank, e.margin]
-            for e in worst_errors(errors, limit)]
+    rows = [
+        [e.direction, e.space, e.query, e.truth, e.truth_score, e.top, e.top_score, e.rank, e.margin]
+        for e in worst_errors(errors, limit)
+    ]
     return _table(headers, rows, numeric=[False, False, False, False, True, False, True, True, True])
 
 
@@ -126,18 +142,28 @@ def _info(block: Mapping[str, object]) -> str:
 # ---------------------------------------------------------------------------- the page
 
 
-def render_report(evaluation: Evaluation, *, title: str = "Alignment report",
-                  dataset: Mapping[str, object] | None = None, models: Mapping[str, object] | None = None,
-                  problems: Sequence[str] = (), max_errors: int = MAX_ERRORS) -> str:
+def render_report(
+    evaluation: Evaluation,
+    *,
+    title: str = "Alignment report",
+    dataset: Mapping[str, object] | None = None,
+    models: Mapping[str, object] | None = None,
+    problems: Sequence[str] = (),
+    max_errors: int = MAX_ERRORS,
+) -> str:
     """The whole report as one HTML string (plotly.js inline once, so about 5 MB whatever the dataset size)."""
     figures = evaluation_figures(evaluation)
     plot = {key: _figure_html(fig, first=i == 0) for i, (key, fig) in enumerate(figures.items())}
-    parts = [f"<h1>{_e(title)}</h1>",
-             f'<p class="meta">Generated {_e(_dt.datetime.now().isoformat(timespec="seconds"))} by '
-             "<code>python -m alignment evaluate</code></p>"]
+    parts = [
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Generated {_e(_dt.datetime.now().isoformat(timespec="seconds"))} by '
+        "<code>python -m alignment evaluate</code></p>",
+    ]
     if models and models.get("random_weights"):
-        parts.append('<p class="warn">The models have <b>random weights</b> (tiny preset): the numbers test the '
-                     "pipeline and mean nothing about alignment.</p>")
+        parts.append(
+            '<p class="warn">The models have <b>random weights</b> (tiny preset): the numbers test the '
+            "pipeline and mean nothing about alignment.</p>"
+        )
     if dataset:
         parts += ["<h2>Dataset</h2>", _info(dataset)]
     if models:
@@ -148,23 +174,39 @@ def render_report(evaluation: Evaluation, *, title: str = "Alignment report",
     if problems:
         parts += [f"<h2>Skipped inputs ({len(problems)})</h2>", _list(problems)]
     n_errors = len(evaluation.errors)
-    parts += ["<h2>Retrieval metrics</h2>", metrics_table(evaluation), plot["Retrieval"], plot["Ranks"],
-              "<h2>Thresholds and modality gap</h2>", pairs_table(evaluation), plot["Thresholds"],
-              gap_table(evaluation), plot["Modality gap"],
-              "<h2>Hubness</h2>", plot["Hubness"]]
+    parts += [
+        "<h2>Retrieval metrics</h2>",
+        metrics_table(evaluation),
+        plot["Retrieval"],
+        plot["Ranks"],
+        "<h2>Thresholds and modality gap</h2>",
+        pairs_table(evaluation),
+        plot["Thresholds"],
+        gap_table(evaluation),
+        plot["Modality gap"],
+        "<h2>Hubness</h2>",
+        plot["Hubness"],
+    ]
     for modality, shot in evaluation.zero_shot.items():
-        parts += [f"<h2>Zero-shot {_e(modality)}</h2>",
-                  f"<p>{shot.n_items} items, {len(shot.classes)} classes, accuracy {shot.accuracy:.4f}"
-                  f"{f', {shot.n_skipped} items without a known label' if shot.n_skipped else ''}.</p>",
-                  plot[f"Zero-shot {modality}"]]
+        parts += [
+            f"<h2>Zero-shot {_e(modality)}</h2>",
+            f"<p>{shot.n_items} items, {len(shot.classes)} classes, accuracy {shot.accuracy:.4f}"
+            f"{f', {shot.n_skipped} items without a known label' if shot.n_skipped else ''}.</p>",
+            plot[f"Zero-shot {modality}"],
+        ]
     shown = min(n_errors, max_errors)
-    parts += [f"<h2>Errors ({n_errors:,})</h2>",
-              f"<p>Queries whose top match is not a true match; the {shown} with the largest margin (how far the "
-              "true match lost by) are listed, all of them are in <code>errors.csv</code>.</p>",
-              plot["Errors"], errors_table(evaluation.errors, limit=max_errors) if n_errors else ""]
+    parts += [
+        f"<h2>Errors ({n_errors:,})</h2>",
+        f"<p>Queries whose top match is not a true match; the {shown} with the largest margin (how far the "
+        "true match lost by) are listed, all of them are in <code>errors.csv</code>.</p>",
+        plot["Errors"],
+        errors_table(evaluation.errors, limit=max_errors) if n_errors else "",
+    ]
     body = "\n".join(parts)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
-            f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
+        f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def write_report(path: str | os.PathLike[str], evaluation: Evaluation, **options: object) -> Path:

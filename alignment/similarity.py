@@ -39,7 +39,9 @@ class Scores:
     logit_scale: float
 
     @classmethod
-    def between(cls, rows: list[str], row_emb: np.ndarray, cols: list[str], col_emb: np.ndarray, logit_scale: float) -> Scores:
+    def between(
+        cls, rows: list[str], row_emb: np.ndarray, cols: list[str], col_emb: np.ndarray, logit_scale: float
+    ) -> Scores:
         cos = cosine(row_emb, col_emb)
         return cls(rows, cols, cos, softmax_over_rows(cos, logit_scale), logit_scale)
 
@@ -73,11 +75,16 @@ def best_matches(scores: Scores, row_modality: str, col_modality: str) -> list[M
         for q, query in enumerate(queries):
             best = int(order[q, 0])
             second = int(order[q, 1]) if len(targets) > 1 else None
-            out.append(Match(
-                query=query, query_modality=qmod, target_modality=tmod, best=targets[best],
-                cosine=float(cos[q, best]),
-                probability=float(prob[q, best]) if prob is not None else None,
-                runner_up=targets[second] if second is not None else None,
-                margin=float(cos[q, best] - cos[q, second]) if second is not None else None,
-            ))
+            out.append(
+                Match(
+                    query=query,
+                    query_modality=qmod,
+                    target_modality=tmod,
+                    best=targets[best],
+                    cosine=float(cos[q, best]),
+                    probability=float(prob[q, best]) if prob is not None else None,
+                    runner_up=targets[second] if second is not None else None,
+                    margin=float(cos[q, best] - cos[q, second]) if second is not None else None,
+                )
+            )
     return out

@@ -46,15 +46,28 @@ def read_embeddings(path: str | os.PathLike[str]) -> Source:
     """Precomputed embeddings: one space, no model loaded, no zero-shot (there are no prompt embeddings)."""
     path = Path(path)
     embedded = load_embeddings(path)
-    dataset = {"source": str(path), "kind": "embeddings", "name": embedded.source,
-               "items": counts(embedded.modality), "true_pairs": pairs_json(embedded.true_pairs()),
-               "spaces": {PRECOMPUTED_SPACE: {"items": len(embedded), "dim": embedded.dim}}, "notes": []}
+    dataset = {
+        "source": str(path),
+        "kind": "embeddings",
+        "name": embedded.source,
+        "items": counts(embedded.modality),
+        "true_pairs": pairs_json(embedded.true_pairs()),
+        "spaces": {PRECOMPUTED_SPACE: {"items": len(embedded), "dim": embedded.dim}},
+        "notes": [],
+    }
     models = {"loaded": False, "why": "precomputed embeddings: no model was loaded", "random_weights": False}
     return Source({PRECOMPUTED_SPACE: embedded}, {}, dataset, models)
 
 
-def read_dataset(path: str | os.PathLike[str], encoders_for: EncodersFor, *, limits: Limits = Limits(),
-                 on_error: str = "skip", cache: object = None, progress: Progress | None = None) -> Source:
+def read_dataset(
+    path: str | os.PathLike[str],
+    encoders_for: EncodersFor,
+    *,
+    limits: Limits = Limits(),
+    on_error: str = "skip",
+    cache: object = None,
+    progress: Progress | None = None,
+) -> Source:
     """A manifest, folder or zip: validate, decode every item, embed with the towers the modalities need.
 
     `encoders_for(modalities)` supplies the encoders (the app passes its loaded pair; the CLI loads only
@@ -84,12 +97,25 @@ def read_dataset(path: str | os.PathLike[str], encoders_for: EncodersFor, *, lim
         why = "; ".join(notes) or "no text shares a pair key with an image or audio item"
         raise InputError(dataset.name, f"nothing to evaluate after decoding ({why})")
     kind = "zip" if path.suffix.lower() == ".zip" else "folder" if path.is_dir() else "manifest"
-    info = {"source": str(path), "kind": kind, "name": dataset.name, "form": dataset.form,
-            "records": dict(dataset.counts()), "items": counts(i.modality for i in loaded.items),
-            "true_pairs": pairs_json(dataset.true_pairs()),
-            "spaces": {s: {"items": len(e), "dim": e.dim} for s, e in spaces.items()}, "notes": notes}
-    return Source(spaces, text_embedders(encoders, cache=cache), info, models,  # type: ignore[arg-type]
-                  [*dataset.problems, *loaded.problems], {(i.modality, i.id): i for i in loaded.items})
+    info = {
+        "source": str(path),
+        "kind": kind,
+        "name": dataset.name,
+        "form": dataset.form,
+        "records": dict(dataset.counts()),
+        "items": counts(i.modality for i in loaded.items),
+        "true_pairs": pairs_json(dataset.true_pairs()),
+        "spaces": {s: {"items": len(e), "dim": e.dim} for s, e in spaces.items()},
+        "notes": notes,
+    }
+    return Source(
+        spaces,
+        text_embedders(encoders, cache=cache),
+        info,
+        models,  # type: ignore[arg-type]
+        [*dataset.problems, *loaded.problems],
+        {(i.modality, i.id): i for i in loaded.items},
+    )
 
 
 def counts(modalities: object) -> dict[str, int]:

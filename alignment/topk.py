@@ -61,8 +61,10 @@ def as_unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     norms = np.sqrt(np.einsum("nd,nd->n", x, x, dtype=np.float64))  # (N,) no (N, D) temporary
     off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_TOLERANCE)
     if off.size:
-        raise ValueError(f"{name} rows must be unit-normalized (got norm {norms[off[0]]:.4g} in row {off[0]}, "
-                         f"{off.size} of {len(x)} rows off by more than {UNIT_TOLERANCE})")
+        raise ValueError(
+            f"{name} rows must be unit-normalized (got norm {norms[off[0]]:.4g} in row {off[0]}, "
+            f"{off.size} of {len(x)} rows off by more than {UNIT_TOLERANCE})"
+        )
     return x
 
 
@@ -76,16 +78,20 @@ def check_pair(queries: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np
     return q, g
 
 
-def pair_codes(query_pairs: PairKeys, gallery_pairs: PairKeys, n_queries: int,
-               n_gallery: int) -> tuple[np.ndarray, np.ndarray]:
+def pair_codes(
+    query_pairs: PairKeys, gallery_pairs: PairKeys, n_queries: int, n_gallery: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes for the pair keys; equal codes = true match. None gets -1 (queries) and -2 (gallery)."""
     if len(query_pairs) != n_queries or len(gallery_pairs) != n_gallery:
-        raise ValueError(f"need one pair key per embedding (got {len(query_pairs)} query keys for {n_queries} "
-                         f"queries and {len(gallery_pairs)} gallery keys for {n_gallery} gallery items)")
+        raise ValueError(
+            f"need one pair key per embedding (got {len(query_pairs)} query keys for {n_queries} "
+            f"queries and {len(gallery_pairs)} gallery keys for {n_gallery} gallery items)"
+        )
     table: dict[str, int] = {}
     q = np.array([-1 if key is None else table.setdefault(str(key), len(table)) for key in query_pairs], dtype=np.int64)
-    g = np.array([-2 if key is None else table.setdefault(str(key), len(table)) for key in gallery_pairs],
-                 dtype=np.int64)
+    g = np.array(
+        [-2 if key is None else table.setdefault(str(key), len(table)) for key in gallery_pairs], dtype=np.int64
+    )
     return q, g
 
 
@@ -135,8 +141,9 @@ def _select(scores: np.ndarray, k: int, prefer: np.ndarray | None) -> np.ndarray
                 tied = tied[np.argsort(~prefer[r, tied], kind="stable")]  # preferred first, then by index
             picked[r] = np.concatenate([above, tied[: k - len(above)]])
     top = np.take_along_axis(scores, picked, axis=1)  # (c, k)
-    not_preferred = (~np.take_along_axis(prefer, picked, axis=1) if prefer is not None
-                     else np.zeros_like(picked, dtype=bool))
+    not_preferred = (
+        ~np.take_along_axis(prefer, picked, axis=1) if prefer is not None else np.zeros_like(picked, dtype=bool)
+    )
     order = np.lexsort((picked, not_preferred, -top), axis=1)  # last key is the primary one
     return np.take_along_axis(picked, order, axis=1)
 
@@ -160,8 +167,15 @@ def topk_similarity(queries: np.ndarray, gallery: np.ndarray, k: int, *, chunk: 
     return TopK(indices, scores)
 
 
-def rank_of_first_true(queries: np.ndarray, gallery: np.ndarray, query_pairs: PairKeys, gallery_pairs: PairKeys,
-                       *, k: int = 10, chunk: int | None = None) -> Ranks:
+def rank_of_first_true(
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    query_pairs: PairKeys,
+    gallery_pairs: PairKeys,
+    *,
+    k: int = 10,
+    chunk: int | None = None,
+) -> Ranks:
     """Rank of each query's best true match (1 + items scoring strictly higher) and its top-k, chunk-wise.
 
     A gallery item is a true match of a query when their pair keys are equal. `k` is capped at the gallery
@@ -180,8 +194,9 @@ def rank_of_first_true(queries: np.ndarray, gallery: np.ndarray, query_pairs: Pa
     top_scores = np.empty((nq, k), dtype=np.float32)
     top_is_true = np.empty((nq, k), dtype=bool)
     sorted_codes = np.sort(g_codes)
-    n_true = (np.searchsorted(sorted_codes, q_codes, side="right")
-              - np.searchsorted(sorted_codes, q_codes, side="left")).astype(np.int64)  # (Nq,)
+    n_true = (
+        np.searchsorted(sorted_codes, q_codes, side="right") - np.searchsorted(sorted_codes, q_codes, side="left")
+    ).astype(np.int64)  # (Nq,)
 
     for rows, block in _score_blocks(q, g, chunk):
         is_true = q_codes[rows, None] == g_codes[None, :]  # (c, Ng)

@@ -165,10 +165,17 @@ DISTRACTORS = ("a dog barking", "a bowl of fruit on a table")  # match nothing b
 
 # Class labels of the paired example dataset (paired.csv), for zero-shot classification.
 LABELS = {
-    "images/astronaut.jpg": "astronaut", "images/cat.jpg": "cat", "images/coffee.jpg": "coffee cup",
-    "images/rocket.jpg": "rocket", "images/galaxies.jpg": "galaxy", "images/photographer.jpg": "photographer",
-    "audio/speech_man.flac": "man speaking", "audio/speech_woman.flac": "woman speaking",
-    "audio/beeps_1khz.flac": "beeping device", "audio/siren_sweep.flac": "siren", "audio/clock_ticks.flac": "clock",
+    "images/astronaut.jpg": "astronaut",
+    "images/cat.jpg": "cat",
+    "images/coffee.jpg": "coffee cup",
+    "images/rocket.jpg": "rocket",
+    "images/galaxies.jpg": "galaxy",
+    "images/photographer.jpg": "photographer",
+    "audio/speech_man.flac": "man speaking",
+    "audio/speech_woman.flac": "woman speaking",
+    "audio/beeps_1khz.flac": "beeping device",
+    "audio/siren_sweep.flac": "siren",
+    "audio/clock_ticks.flac": "clock",
     "audio/rain_noise.ogg": "rain",
 }
 
@@ -321,7 +328,10 @@ def main() -> None:
     (ROOT / "examples.json").write_text(json.dumps(example_sets(), indent=2) + "\n")
     (ROOT / "paired.csv").write_text(paired_manifest())
     (ROOT / "README.md").write_text(readme())
-    print(f"wrote {len(PHOTOS)} photos, {len(SOUNDS)} sounds, captions.txt, examples.json, paired.csv, README.md in {ROOT}")
+    print(
+        f"wrote {len(PHOTOS)} photos, {len(SOUNDS)} sounds, captions.txt, examples.json, paired.csv, README.md "
+        f"in {ROOT}"
+    )
 
 
 if __name__ == "__main__":

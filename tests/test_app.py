@@ -34,8 +34,14 @@ OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "galle
 
 def run_compare(client: Client, example: dict, kind: str = "cosine") -> list[dict]:
     """Every yield of /compare for a bundled example, as named output dicts (the generator yields PCA, then UMAP)."""
-    job = client.submit("\n".join(example["texts"]), None, [handle_file(p) for p in example["images"]],
-                        [handle_file(p) for p in example["audio"]], kind, api_name="/compare")
+    job = client.submit(
+        "\n".join(example["texts"]),
+        None,
+        [handle_file(p) for p in example["images"]],
+        [handle_file(p) for p in example["audio"]],
+        kind,
+        api_name="/compare",
+    )
     job.result(timeout=180)  # raises the app's error, if any
     return [dict(zip(OUTPUTS, out, strict=True)) for out in job.outputs()]
 
@@ -155,13 +161,17 @@ def too_long_only(tmp_path: Path) -> tuple:
     return "x" * 100_000, None, [], [], "cosine"
 
 
-@pytest.mark.parametrize(("make_args", "message"), [
-    (bad_text_file, r"latin1\.txt.*not UTF-8"),
-    (lambda tmp_path: ("", None, [], [], "cosine"), r"nothing to compare"),
-    (lambda tmp_path: (" \n \n", None, None, None, "cosine"), r"nothing to compare"),
-    (too_long_only, r"over the limit of \d+"),
-    (wrong_extension, r"[Ii]nvalid file type"),
-], ids=["text-file-not-utf8", "nothing", "blank-lines", "text-too-long", "text-file-wrong-type"])
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (bad_text_file, r"latin1\.txt.*not UTF-8"),
+        (lambda tmp_path: ("", None, [], [], "cosine"), r"nothing to compare"),
+        (lambda tmp_path: (" \n \n", None, None, None, "cosine"), r"nothing to compare"),
+        (too_long_only, r"over the limit of \d+"),
+        (wrong_extension, r"[Ii]nvalid file type"),
+    ],
+    ids=["text-file-not-utf8", "nothing", "blank-lines", "text-too-long", "text-file-wrong-type"],
+)
 def test_bad_compare_input_is_a_clear_error(client: Client, tmp_path: Path, make_args, message: str) -> None:
     with pytest.raises(AppError, match=message):
         client.predict(*make_args(tmp_path), api_name="/compare")
@@ -181,8 +191,14 @@ def test_unreadable_files_are_skipped_and_named(client: Client, tmp_path: Path) 
     not_audio = tmp_path / "broken.wav"
     not_audio.write_bytes(b"RIFF and then nothing useful" * 8)
     cat = EXAMPLES[-1]["images"][0]
-    job = client.submit("a cat\na dog", None, [handle_file(str(not_image)), handle_file(cat)],
-                        [handle_file(str(not_audio))], "cosine", api_name="/compare")
+    job = client.submit(
+        "a cat\na dog",
+        None,
+        [handle_file(str(not_image)), handle_file(cat)],
+        [handle_file(str(not_audio))],
+        "cosine",
+        api_name="/compare",
+    )
     job.result(timeout=180)
     first, out = (dict(zip(OUTPUTS, o, strict=True)) for o in (job.outputs()[0], job.outputs()[-1]))
     numbers = out["numbers"]
@@ -195,7 +211,8 @@ def test_unreadable_files_are_skipped_and_named(client: Client, tmp_path: Path) 
 def assert_server_still_works(client: Client) -> None:
     """A good request right after a bad one is served normally."""
     cat = EXAMPLES[-1]["images"][0]
-    out = dict(zip(OUTPUTS, client.predict("a cat", None, [handle_file(cat)], [], "cosine", api_name="/compare"),
-                   strict=True))
+    out = dict(
+        zip(OUTPUTS, client.predict("a cat", None, [handle_file(cat)], [], "cosine", api_name="/compare"), strict=True)
+    )
     assert out["numbers"]["ids"]["image"] == [Path(cat).name]
     assert np.asarray(out["numbers"]["text_image"]["cosine"]).shape == (1, 1)

@@ -16,7 +16,7 @@ def test_windows_cover_the_clip_with_full_windows(n: int, window: int) -> None:
     if n > window:
         assert len(starts) == -(-n // window)  # ceil
         assert starts[-1] + window == n  # the last window ends at the last sample
-        assert all(b - a <= window for a, b in zip(starts, starts[1:]))  # no gaps
+        assert all(b - a <= window for a, b in zip(starts, starts[1:], strict=False))  # no gaps
     chunks = windows(np.arange(n), window)
     assert all(len(c) == min(n, window) for c in chunks)
 
@@ -68,7 +68,9 @@ def test_int16_microphone_input_is_scaled() -> None:
     assert np.allclose(wave.samples, [0, 0.5, -1.0], atol=1e-4)
 
 
-@pytest.mark.parametrize("fmt, subtype, suffix", [("MP3", None, ".mp3"), ("OGG", "VORBIS", ".ogg"), ("FLAC", None, ".flac")])
+@pytest.mark.parametrize(
+    "fmt, subtype, suffix", [("MP3", None, ".mp3"), ("OGG", "VORBIS", ".ogg"), ("FLAC", None, ".flac")]
+)
 def test_compressed_formats_decode_to_the_same_tone(tmp_path, fmt: str, subtype: str | None, suffix: str) -> None:
     rate = 44_100
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)

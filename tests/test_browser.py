@@ -21,10 +21,22 @@ if TYPE_CHECKING:
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                 if p and Path(p).exists()), None)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if p and Path(p).exists()
+    ),
+    None,
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 VIEWPORT = {"width": 1400, "height": 1000}
 EXAMPLE = next(e for e in app.bundled_examples() if e["name"].startswith("Quick look"))
 RUN_SECONDS = 120  # one compare on a loaded 2-core machine, numba's first UMAP compile included
@@ -84,8 +96,9 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
     if runs_on_load:
         # The page compares its default inputs on load. Wait for that run to end: a click while an
         # event is pending is dropped (gradio's trigger_mode="once"), see the report.
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0",
-                               timeout=RUN_SECONDS * 1000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0", timeout=RUN_SECONDS * 1000
+        )
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
 
     page.get_by_text(EXAMPLE["name"], exact=True).click()
@@ -125,21 +138,24 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
 
 
-def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(page: Page, launched: tuple[str, bool],
-                                                                     tmp_path: Path) -> None:
+def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
+    page: Page, launched: tuple[str, bool], tmp_path: Path
+) -> None:
     url, runs_on_load = launched
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     page.goto(url)
     if runs_on_load:  # the Compare tab's page-load run holds the model slot: let it finish first
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0",
-                               timeout=RUN_SECONDS * 1000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0", timeout=RUN_SECONDS * 1000
+        )
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
     page.get_by_role("tab", name="Alignment errors").click()
     page.get_by_role("button", name="Evaluate", exact=True).click()
     sync_api.expect(page.get_by_text("errors match")).to_be_visible(timeout=RUN_SECONDS * 1000)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length > 0",
-                           timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length > 0", timeout=RUN_SECONDS * 1000
+    )
     page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
 
     shot = tmp_path / "errors.png"
@@ -174,7 +190,8 @@ def assert_on_screen(page: Page, element: Locator) -> None:
     assert 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"] + 1, f"outside the viewport: {box}"
     on_top = page.evaluate(
         "([x, y]) => { const e = document.elementFromPoint(x, y); return !!(e && e.closest('.js-plotly-plot')); }",
-        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
     assert on_top, "something covers the plot's centre"
 
 

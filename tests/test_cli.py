@@ -69,8 +69,15 @@ def manifest(root: Path, *, extra: list[dict[str, str]] = ()) -> Path:  # type: 
         shutil.copy(ASSETS / rel, root / rel)
         key = Path(rel).stem
         rows.append({"id": key, "modality": "text", "content": caption, "pair": key, "label": ""})
-        rows.append({"id": key, "modality": "image" if rel.startswith("images/") else "audio", "content": rel,
-                     "pair": key, "label": key.split("_")[0]})
+        rows.append(
+            {
+                "id": key,
+                "modality": "image" if rel.startswith("images/") else "audio",
+                "content": rel,
+                "pair": key,
+                "label": key.split("_")[0],
+            }
+        )
     path = root / "manifest.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["id", "modality", "content", "pair", "label"])
@@ -94,7 +101,13 @@ def assert_matches(rows: list[dict[str, str]], evaluation: Evaluation) -> None:
     assert len(rows) == len(evaluation.errors)
     for row, e in zip(rows, evaluation.errors, strict=True):
         assert (row["direction"], row["space"], row["query"], row["query_modality"], row["truth"], row["top"]) == (
-            e.direction, e.space, e.query, e.query_modality, e.truth, e.top)
+            e.direction,
+            e.space,
+            e.query,
+            e.query_modality,
+            e.truth,
+            e.top,
+        )
         assert int(row["rank"]) == e.rank
         for key in ("truth_score", "top_score", "margin"):
             assert float(row[key]) == getattr(e, key)  # written with repr: exact round trip
@@ -114,13 +127,23 @@ def assert_one_error_line(code: int, out: str, err: str, *needles: str) -> None:
 # ---------------------------------------------------------------------------- manifests with tiny models
 
 
-def test_manifest_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_env: None,
-                             captured: list[Evaluation]) -> None:
+def test_manifest_end_to_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_env: None, captured: list[Evaluation]
+) -> None:
     bad = {"id": "ghost", "modality": "image", "content": "images/ghost.jpg", "pair": "ghost", "label": "ghost"}
     source = manifest(tmp_path / "data", extra=[bad])
     out = tmp_path / "out"
-    code, stdout, stderr = run(capsys, "evaluate", str(source), "--out", str(out), *TINY,
-                               "--templates-image", "a photo of a {}.", "a picture of a {}.")
+    code, stdout, stderr = run(
+        capsys,
+        "evaluate",
+        str(source),
+        "--out",
+        str(out),
+        *TINY,
+        "--templates-image",
+        "a photo of a {}.",
+        "a picture of a {}.",
+    )
     assert code == 0, stderr
     [evaluation] = captured
 
@@ -132,7 +155,8 @@ def test_manifest_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert metrics["image->text"]["n_queries"] == 6 and metrics["audio->text"]["n_queries"] == 6
     assert metrics["text->image"]["n_skipped"] == 6  # the sound captions have no image
     assert {k: v for k, v in metrics.items() if k not in ("dataset", "models", "problems")} == json.loads(
-        json.dumps(evaluation.to_json()))
+        json.dumps(evaluation.to_json())
+    )
     assert set(metrics["zero_shot"]) == {"image", "audio"}
     assert metrics["models"]["random_weights"] is True and metrics["models"]["clip"] == "tiny"
     assert metrics["dataset"]["true_pairs"] == {"text-image": 6, "text-audio": 6}
@@ -194,8 +218,9 @@ def aligned(n: int = 12, d: int = 16) -> tuple[list[str], list[str], list[str], 
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
-def test_precomputed_perfect_alignment_loads_no_model(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      no_models: None, suffix: str) -> None:
+def test_precomputed_perfect_alignment_loads_no_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None, suffix: str
+) -> None:
     ids, modality, pair, vectors = aligned()
     embedded = from_arrays(ids, modality, pair, vectors)
     path = (save_npz if suffix == ".npz" else save_safetensors)(tmp_path / f"emb{suffix}", embedded)
@@ -212,7 +237,8 @@ def test_precomputed_perfect_alignment_loads_no_model(tmp_path: Path, capsys: py
 
 
 def test_precomputed_planted_swap_gives_exactly_the_expected_errors(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None, captured: list[Evaluation]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None, captured: list[Evaluation]
+) -> None:
     ids, modality, pair, vectors = aligned()
     hostile = "<script>alert(1)</script>"
     ids[3] = hostile  # a caption id that would run if the report did not escape it
@@ -223,11 +249,16 @@ def test_precomputed_planted_swap_gives_exactly_the_expected_errors(
     assert code == 0, stderr
     rows = read_errors(tmp_path / "out" / "errors.csv")
     assert {(r["direction"], r["query"], r["truth"], r["top"], r["rank"]) for r in rows} == {
-        ("text->image", hostile, "img3", "img7", "2"), ("text->image", "cap7", "img7", "img3", "2"),
-        ("image->text", "img3", hostile, "cap7", "2"), ("image->text", "img7", "cap7", hostile, "2")}
+        ("text->image", hostile, "img3", "img7", "2"),
+        ("text->image", "cap7", "img7", "img3", "2"),
+        ("image->text", "img3", hostile, "cap7", "2"),
+        ("image->text", "img7", "cap7", hostile, "2"),
+    }
     for r in rows:  # cosines 0.8 (the other image/caption) against 0.6 (the true one)
-        assert (float(r["top_score"]), float(r["truth_score"])) == (pytest.approx(0.8, abs=1e-5),
-                                                                    pytest.approx(0.6, abs=1e-5))
+        assert (float(r["top_score"]), float(r["truth_score"])) == (
+            pytest.approx(0.8, abs=1e-5),
+            pytest.approx(0.6, abs=1e-5),
+        )
         assert float(r["margin"]) == pytest.approx(0.2, abs=1e-5)
     assert_matches(rows, captured[0])
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
@@ -236,8 +267,13 @@ def test_precomputed_planted_swap_gives_exactly_the_expected_errors(
 
 def test_python_dash_m_smoke(tmp_path: Path) -> None:
     path = save_npz(tmp_path / "emb.npz", from_arrays(*aligned()))
-    done = subprocess.run([sys.executable, "-m", "alignment", "evaluate", str(path), "--out", str(tmp_path / "out")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "alignment", "evaluate", str(path), "--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "text->image    R@1 1.000" in done.stdout
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"metrics.json", "errors.csv", "report.html"}
@@ -248,24 +284,30 @@ def test_python_dash_m_smoke(tmp_path: Path) -> None:
 
 def test_missing_source(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None) -> None:
     missing = tmp_path / "nowhere.csv"
-    assert_one_error_line(*run(capsys, "evaluate", str(missing), "--out", str(tmp_path / "out")),
-                          str(missing), "no such file or folder")
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(missing), "--out", str(tmp_path / "out")), str(missing), "no such file or folder"
+    )
     assert not (tmp_path / "out").exists()
 
 
-def test_hostile_manifest_stops_on_the_bad_row(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               no_models: None) -> None:
+def test_hostile_manifest_stops_on_the_bad_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None
+) -> None:
     escape = {"id": "x", "modality": "image", "content": "../../etc/passwd", "pair": "cat", "label": ""}
     source = manifest(tmp_path / "data", extra=[escape])
-    assert_one_error_line(*run(capsys, "evaluate", str(source), "--out", str(tmp_path / "out"), *TINY,
-                               "--on-error", "stop", "--quiet"), "manifest.csv line 26", "..")
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(source), "--out", str(tmp_path / "out"), *TINY, "--on-error", "stop", "--quiet"),
+        "manifest.csv line 26",
+        "..",
+    )
 
 
 def test_undecodable_file_under_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None) -> None:
     source = manifest(tmp_path / "data")
     (tmp_path / "data" / "images" / "cat.jpg").write_bytes(b"not a jpeg at all")
-    code, out, err = run(capsys, "evaluate", str(source), "--out", str(tmp_path / "out"), *TINY, "--on-error", "stop",
-                         "--quiet")
+    code, out, err = run(
+        capsys, "evaluate", str(source), "--out", str(tmp_path / "out"), *TINY, "--on-error", "stop", "--quiet"
+    )
     assert_one_error_line(code, out, err, "manifest.csv line", "images/cat.jpg")
 
 
@@ -274,23 +316,47 @@ def test_nan_embeddings(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_m
     vectors[5, 2] = np.nan
     path = tmp_path / "nan.npz"
     np.savez(path, ids=np.array(ids), modality=np.array(modality), pair=np.array(pair), embeddings=vectors)
-    assert_one_error_line(*run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet"),
-                          "nan.npz", "row 5", "NaN")
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet"), "nan.npz", "row 5", "NaN"
+    )
 
 
 def test_template_without_placeholder(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None) -> None:
     path = save_npz(tmp_path / "emb.npz", from_arrays(*aligned()))
-    assert_one_error_line(*run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet",
-                               "--templates-audio", "the sound of a dog"), "--templates-audio", "{}")
+    assert_one_error_line(
+        *run(
+            capsys,
+            "evaluate",
+            str(path),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--templates-audio",
+            "the sound of a dog",
+        ),
+        "--templates-audio",
+        "{}",
+    )
 
 
-def test_unavailable_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_model_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # fail at once instead of probing the network
     monkeypatch.setenv("ALIGN_CACHE", str(tmp_path / "cache"))
     (tmp_path / "data").mkdir()
     shutil.copy(ASSETS / "images" / "cat.jpg", tmp_path / "data" / "cat.jpg")
     (tmp_path / "data" / "pairs.csv").write_text("image,caption\ncat.jpg,a cat\n", encoding="utf-8")
-    code, out, err = run(capsys, "evaluate", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-                         "--clip", str(tmp_path / "no-such-model"), "--device", "cpu", "--quiet")
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--clip",
+        str(tmp_path / "no-such-model"),
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     assert_one_error_line(code, out, err, "Cannot load the CLIP (image-text) model", "--preset tiny")

@@ -1,6 +1,6 @@
-from alignment.config import DEFAULT_CLAP, DEFAULT_CLIP, TINY, parse_settings, settings_for
-
 import pytest
+
+from alignment.config import DEFAULT_CLAP, DEFAULT_CLIP, TINY, parse_settings, settings_for
 
 
 def test_default_preset_uses_the_real_checkpoints() -> None:

@@ -271,8 +271,9 @@ def test_text_file_size_limit(tmp_path: Path) -> None:
 
 def test_csv_with_numbered_caption_columns_reads_every_caption(tmp_path) -> None:
     path = tmp_path / "captions.csv"
-    path.write_text("file_name,split,caption_1,caption_2\na.wav,eval,a dog barks,a dog is barking\n"
-                    "b.wav,eval,rain falls,\n")
+    path.write_text(
+        "file_name,split,caption_1,caption_2\na.wav,eval,a dog barks,a dog is barking\nb.wav,eval,rain falls,\n"
+    )
     assert read_text_file(path) == ["a dog barks", "a dog is barking", "rain falls"]
 
 
@@ -286,5 +287,6 @@ def test_total_audio_per_request_is_capped(tmp_path) -> None:
         paths.append(path)
     loaded = load_files(paths, "audio", limits=Limits(max_total_audio_seconds=10))
     assert [i.id for i in loaded.items] == ["clip0.wav", "clip1.wav"]
-    assert loaded.problems == ["clip2.wav: its 4.0 s would bring this request's audio to 12.0 s, over the limit "
-                               "of 10 s in all; skipped"]
+    assert loaded.problems == [
+        "clip2.wav: its 4.0 s would bring this request's audio to 12.0 s, over the limit of 10 s in all; skipped"
+    ]

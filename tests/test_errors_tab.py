@@ -20,8 +20,18 @@ from alignment.sources import read_dataset
 
 EXAMPLE = app.ASSETS / "paired.csv"
 TEMPLATES = ("a photo of a {}.", "the sound of a {}.")
-EVALUATE_OUTPUTS = ("summary", "metrics", "errors", "count", "direction", "block", "numbers", "selected", "chart_name",
-                    "chart")
+EVALUATE_OUTPUTS = (
+    "summary",
+    "metrics",
+    "errors",
+    "count",
+    "direction",
+    "block",
+    "numbers",
+    "selected",
+    "chart_name",
+    "chart",
+)
 
 
 def run_evaluate(client: Client, upload: str | None = None, on_error: str = "skip") -> dict:
@@ -106,8 +116,16 @@ def test_error_detail_shows_both_sides_and_neighbours(client: Client) -> None:
 def test_tags_survive_a_reload_and_export(server: str, tiny_settings) -> None:
     first_session = Client(server, verbose=False, download_files=False)
     error = rows(run_evaluate(first_session)["errors"])[0]
-    saved, table, _ = first_session.predict(str(error["#"]), "data error", "caption names the wrong object",
-                                            "all", "", "any", "dataset order", api_name="/tag_error")
+    saved, table, _ = first_session.predict(
+        str(error["#"]),
+        "data error",
+        "caption names the wrong object",
+        "all",
+        "",
+        "any",
+        "dataset order",
+        api_name="/tag_error",
+    )
     assert "data error" in saved
     assert {r["#"]: r["tag"] for r in rows(table)}[error["#"]] == "data error"
     with pytest.raises(AppError, match="not in the list of choices"):  # gradio checks the Radio choices
@@ -123,7 +141,8 @@ def test_tags_survive_a_reload_and_export(server: str, tiny_settings) -> None:
     path = Path(exported["path"] if isinstance(exported, dict) else exported)
     lines = list(csv.DictReader(io.StringIO(path.read_text())))
     assert [(r["key"], r["tag"], r["note"]) for r in lines] == [
-        (f"{error['direction']}|{error['query']}", "data error", "caption names the wrong object")]
+        (f"{error['direction']}|{error['query']}", "data error", "caption names the wrong object")
+    ]
     stored = list(Path(tiny_settings.cache_dir, "tags").glob("paired-*.json"))  # what a restarted server reads
     assert len(stored) == 1 and "caption names the wrong object" in stored[0].read_text()
 

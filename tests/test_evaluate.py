@@ -30,8 +30,13 @@ def swapped(n: int = 8, a: int = 2, b: int = 5) -> Embedded:
     images = u.copy()
     images[a], images[b] = 0.6 * u[a] + 0.8 * u[b], 0.6 * u[b] + 0.8 * u[a]
     ids = [f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
-    return from_arrays(ids, ["text"] * n + ["image"] * n, [f"p{i}" for i in range(n)] * 2,
-                       np.concatenate([u, images]).astype(np.float32), source="swap")
+    return from_arrays(
+        ids,
+        ["text"] * n + ["image"] * n,
+        [f"p{i}" for i in range(n)] * 2,
+        np.concatenate([u, images]).astype(np.float32),
+        source="swap",
+    )
 
 
 def noisy(seed: int = 1) -> Embedded:
@@ -42,8 +47,13 @@ def noisy(seed: int = 1) -> Embedded:
     images = concepts + 1.2 * rng.normal(size=(20, D))
     text_pairs = [f"p{i}" for i in range(20) for _ in range(2)] + [f"lonely{i}" for i in range(6)]
     ids = [f"t{i}" for i in range(46)] + [f"i{i}" for i in range(20)]
-    return from_arrays(ids, ["text"] * 46 + ["image"] * 20, text_pairs + [f"p{i}" for i in range(20)],
-                       np.concatenate([texts, images]).astype(np.float32), source="noisy")
+    return from_arrays(
+        ids,
+        ["text"] * 46 + ["image"] * 20,
+        text_pairs + [f"p{i}" for i in range(20)],
+        np.concatenate([texts, images]).astype(np.float32),
+        source="noisy",
+    )
 
 
 def side(data: Embedded, modality: str) -> tuple[np.ndarray, list[str]]:
@@ -57,8 +67,12 @@ def side(data: Embedded, modality: str) -> tuple[np.ndarray, list[str]]:
 def test_errors_are_exactly_the_planted_swap() -> None:
     result = evaluate({"clip": swapped()})
     got = {(e.direction, e.query, e.truth, e.top, e.rank) for e in result.errors}
-    assert got == {("text->image", "t2", "i2", "i5", 2), ("text->image", "t5", "i5", "i2", 2),
-                   ("image->text", "i2", "t2", "t5", 2), ("image->text", "i5", "t5", "t2", 2)}
+    assert got == {
+        ("text->image", "t2", "i2", "i5", 2),
+        ("text->image", "t5", "i5", "i2", 2),
+        ("image->text", "i2", "t2", "t5", 2),
+        ("image->text", "i5", "t5", "t2", 2),
+    }
     for e in result.errors:
         assert e.truth_score == pytest.approx(0.6, abs=1e-5)
         assert e.top_score == pytest.approx(0.8, abs=1e-5)
@@ -72,14 +86,20 @@ def test_errors_are_exactly_the_planted_swap() -> None:
     # the Hungarian assignment prefers the swap (0.8 + 0.8 > 0.6 + 0.6): the same two queries are wrong
     assert result.to_json()["assignment_accuracy"] == {"text->image": 0.75, "image->text": 0.75}
     first = next(e for e in result.errors if e.direction == "text->image" and e.query == "t2")
-    assert neighbours(result, first, k=2) == [("i5", pytest.approx(0.8, abs=1e-5), False),
-                                              ("i2", pytest.approx(0.6, abs=1e-5), True)]
+    assert neighbours(result, first, k=2) == [
+        ("i5", pytest.approx(0.8, abs=1e-5), False),
+        ("i2", pytest.approx(0.6, abs=1e-5), True),
+    ]
 
 
 def test_perfect_alignment_has_no_errors() -> None:
     u = basis(6).astype(np.float32)
-    data = from_arrays([f"t{i}" for i in range(6)] + [f"a{i}" for i in range(6)], ["text"] * 6 + ["audio"] * 6,
-                       [str(i) for i in range(6)] * 2, np.concatenate([u, u]))
+    data = from_arrays(
+        [f"t{i}" for i in range(6)] + [f"a{i}" for i in range(6)],
+        ["text"] * 6 + ["audio"] * 6,
+        [str(i) for i in range(6)] * 2,
+        np.concatenate([u, u]),
+    )
     result = evaluate({"clap": data})
     assert result.errors == []
     assert set(result.directions) == {"text->audio", "audio->text"}
@@ -100,8 +120,9 @@ def test_metrics_equal_retrieval_metrics_called_directly() -> None:
     assert result.directions["text->image"].metrics == retrieval_metrics(texts, images, text_keys, image_keys)
     assert result.directions["image->text"].metrics == retrieval_metrics(images, texts, image_keys, text_keys)
     centred_t, centred_i = remove_modality_gap(texts, images)
-    assert result.directions["text->image"].metrics_without_gap == retrieval_metrics(centred_t, centred_i, text_keys,
-                                                                                     image_keys)
+    assert result.directions["text->image"].metrics_without_gap == retrieval_metrics(
+        centred_t, centred_i, text_keys, image_keys
+    )
     # the 6 lonely captions have no image: skipped as queries, counted as distractors
     assert result.directions["text->image"].metrics.n_skipped == 6
     assert result.directions["text->image"].metrics.n_queries == 40
@@ -137,9 +158,13 @@ def labelled(labels: list[str], leaning: list[str]) -> tuple[Embedded, dict[str,
     u = basis(n + len(CLASSES))
     class_vectors = {c: u[n + k] for k, c in enumerate(CLASSES)}
     images = np.stack([u[i] + 2 * class_vectors[leaning[i]] for i in range(n)])
-    data = from_arrays([f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)], ["text"] * n + ["image"] * n,
-                       [str(i) for i in range(n)] * 2, np.concatenate([u[:n], images]).astype(np.float32),
-                       label=[""] * n + labels)
+    data = from_arrays(
+        [f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)],
+        ["text"] * n + ["image"] * n,
+        [str(i) for i in range(n)] * 2,
+        np.concatenate([u[:n], images]).astype(np.float32),
+        label=[""] * n + labels,
+    )
     return data, class_vectors
 
 
@@ -162,8 +187,12 @@ def test_zero_shot_with_a_fake_text_embedder() -> None:
     # rows = true (car, cat, dog), columns = predicted
     assert shot.confusion.tolist() == [[1, 0, 0], [0, 2, 0], [1, 1, 1]]
     assert shot.accuracy == pytest.approx(4 / 6)
-    assert result.to_json()["zero_shot"]["image"] == {"accuracy": pytest.approx(4 / 6), "classes": list(CLASSES),
-                                                      "confusion": [[1, 0, 0], [0, 2, 0], [1, 1, 1]], "n_items": 6}
+    assert result.to_json()["zero_shot"]["image"] == {
+        "accuracy": pytest.approx(4 / 6),
+        "classes": list(CLASSES),
+        "confusion": [[1, 0, 0], [0, 2, 0], [1, 1, 1]],
+        "n_items": 6,
+    }
 
 
 def test_precomputed_space_without_text_embedder_notes_the_skipped_zero_shot() -> None:
@@ -197,13 +226,16 @@ def test_assignment_is_skipped_above_max_assignment() -> None:
 def test_one_item_in_a_modality_skips_gap_removal_with_a_note() -> None:
     """One clip with five captions (a one-row Clotho manifest) is a valid dataset: centering it is impossible."""
     rng = np.random.default_rng(3)
-    data = from_arrays([f"t{i}" for i in range(5)] + ["clip"], ["text"] * 5 + ["audio"], ["k"] * 6,
-                       rng.normal(size=(6, D)).astype(np.float32))
+    data = from_arrays(
+        [f"t{i}" for i in range(5)] + ["clip"],
+        ["text"] * 5 + ["audio"],
+        ["k"] * 6,
+        rng.normal(size=(6, D)).astype(np.float32),
+    )
     result = evaluate({"clap": data})
     assert result.directions["audio->text"].metrics.r1 == 1.0  # every caption is a true match
     assert result.directions["text->audio"].metrics_without_gap is None
-    assert result.to_json()["modality_gap"]["text-audio"]["after_removal"] == {"text->audio": None,
-                                                                              "audio->text": None}
+    assert result.to_json()["modality_gap"]["text-audio"]["after_removal"] == {"text->audio": None, "audio->text": None}
     assert any(n.startswith("text-audio: metrics without the modality gap skipped") for n in result.notes)
 
 

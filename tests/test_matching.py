@@ -81,7 +81,7 @@ def test_threshold_sampled_estimates_the_exact_curve() -> None:
     assert sampled.best_threshold == pytest.approx(exact.best_threshold, abs=0.03)
     # every true pair was scored (400 <= half the budget), so the recall is exact at any threshold
     t = sampled.best_threshold
-    pairs = (a.astype(np.float64) @ b.T.astype(np.float64))
+    pairs = a.astype(np.float64) @ b.T.astype(np.float64)
     assert sampled.best_recall == pytest.approx(np.mean(np.diag(pairs) >= t), abs=1e-12)
     again = threshold_curve(a, b, keys, keys, max_pairs=40_000, seed=3)
     np.testing.assert_array_equal(again.precision, sampled.precision)

@@ -79,8 +79,9 @@ def brute_ap10(scores: np.ndarray, is_true: np.ndarray) -> np.ndarray:
 # AP@10: q0 has 2 true matches, at positions 2 and 3: (1/min(10, 2)) * (1/2 + 2/3) = 7/12
 #        q1: 1 true match at position 1: 1;  q2: 1 true match at position 4: 1/4
 #        mAP@10 = (7/12 + 1 + 1/4) / 3 = 11/18
-HAND_QUERIES = np.array([[0.5, 0.7, 0.5, 0.1], [0.0, 0.8, 0.6, 0.0], [0.1, 0.7, 0.5, -0.5], [0.5, 0.5, 0.5, 0.5]],
-                        dtype=np.float32)
+HAND_QUERIES = np.array(
+    [[0.5, 0.7, 0.5, 0.1], [0.0, 0.8, 0.6, 0.0], [0.1, 0.7, 0.5, -0.5], [0.5, 0.5, 0.5, 0.5]], dtype=np.float32
+)
 HAND_QUERY_KEYS = ["x", "y", "z", "w"]
 HAND_GALLERY_KEYS = ["x", "y", "x", "z"]
 
@@ -108,10 +109,14 @@ def test_to_json_keys() -> None:
 
 def test_average_precision_normalisation() -> None:
     t, f = True, False
-    is_true = np.array([[t, f, t, f, f, f, f, f, f, f],  # 2 true in gallery: (1/1 + 2/3) / 2
-                        [t] * 10,  # 12 true in gallery, the top 10 all true: 10 / min(10, 12) = 1
-                        [f, t, f, f, f, f, f, f, f, f],  # 3 true in gallery, only one found: (1/2) / 3
-                        [f] * 10])  # none in the top 10
+    is_true = np.array(
+        [
+            [t, f, t, f, f, f, f, f, f, f],  # 2 true in gallery: (1/1 + 2/3) / 2
+            [t] * 10,  # 12 true in gallery, the top 10 all true: 10 / min(10, 12) = 1
+            [f, t, f, f, f, f, f, f, f, f],  # 3 true in gallery, only one found: (1/2) / 3
+            [f] * 10,
+        ]
+    )  # none in the top 10
     ap = average_precision_at(is_true, np.array([2, 12, 3, 4]))
     np.testing.assert_allclose(ap, [(1 + 2 / 3) / 2, 1.0, 0.5 / 3, 0.0])
     assert np.isnan(average_precision_at(is_true[:1], np.array([0])))[0]
@@ -189,7 +194,11 @@ def test_metrics_do_not_depend_on_chunk(clotho_like: dict) -> None:
 
 def test_build_prompts() -> None:
     assert build_prompts(["dog", "rain"], ["a photo of a {}.", "the sound of a {}."]) == [
-        "a photo of a dog.", "the sound of a dog.", "a photo of a rain.", "the sound of a rain."]
+        "a photo of a dog.",
+        "the sound of a dog.",
+        "a photo of a rain.",
+        "the sound of a rain.",
+    ]
     assert build_prompts(["cat"], TEMPLATES["image"]) == ["a photo of a cat."]
     with pytest.raises(ValueError, match=r"no braces"):
         build_prompts(["cat"], ["no braces"])
@@ -199,10 +208,15 @@ def test_build_prompts() -> None:
 
 def test_zero_shot_hand_case() -> None:
     prompts = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)  # "cat", "dog"
-    items = np.array([[0.8, 0.6, 0.0],  # cat, predicted cat
-                      [0.6, 0.8, 0.0],  # cat, predicted dog
-                      [0.0, 1.0, 0.0],  # dog, predicted dog
-                      [0.0, 0.0, 1.0]], dtype=np.float32)  # "bird": not a class, skipped (ties -> class 0)
+    items = np.array(
+        [
+            [0.8, 0.6, 0.0],  # cat, predicted cat
+            [0.6, 0.8, 0.0],  # cat, predicted dog
+            [0.0, 1.0, 0.0],  # dog, predicted dog
+            [0.0, 0.0, 1.0],
+        ],
+        dtype=np.float32,
+    )  # "bird": not a class, skipped (ties -> class 0)
     z = zero_shot(items, ["cat", "cat", "dog", "bird"], ["cat", "dog"], prompts)
     assert z.accuracy == pytest.approx(2 / 3)
     np.testing.assert_array_equal(z.confusion, [[1, 1], [0, 1]])  # rows true, columns predicted

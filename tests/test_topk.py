@@ -45,8 +45,13 @@ def data(kind: str, nq: int, ng: int, seed: int = 0) -> tuple[np.ndarray, np.nda
 def test_topk_hand_case() -> None:
     # gallery = basis vectors, so score[q, j] = queries[q, j] exactly
     gallery = np.eye(4, dtype=np.float32)
-    queries = np.array([[0.5, 0.5, 0.5, 0.5],  # all four tied: lower index first -> 0, 1, 2
-                        [0.0, 0.6, 0.8, 0.0]], dtype=np.float32)  # 2 (0.8), 1 (0.6), then 0 and 3 tie at 0 -> 0
+    queries = np.array(
+        [
+            [0.5, 0.5, 0.5, 0.5],  # all four tied: lower index first -> 0, 1, 2
+            [0.0, 0.6, 0.8, 0.0],
+        ],
+        dtype=np.float32,
+    )  # 2 (0.8), 1 (0.6), then 0 and 3 tie at 0 -> 0
     top = topk_similarity(queries, gallery, 3)
     assert isinstance(top, TopK)
     np.testing.assert_array_equal(top.indices, [[0, 1, 2], [2, 1, 0]])
@@ -120,10 +125,15 @@ def test_topk_20k_by_20k_stays_chunk_sized() -> None:
 def test_ranks_hand_case() -> None:
     gallery = np.eye(4, dtype=np.float32)
     gallery_pairs = ["x", "y", "x", "z"]
-    queries = np.array([[0.5, 0.7, 0.5, 0.1],  # "x": g1 (0.7, false) above; g0, g2 (true) tie at 0.5 -> rank 2
-                        [0.0, 0.6, 0.8, 0.0],  # "y": g2 (0.8, false) above g1 (0.6, true) -> rank 2
-                        [0.5, 0.5, 0.5, 0.5],  # "z": everything ties at 0.5; ties favour the query -> rank 1
-                        [0.5, 0.5, 0.5, 0.5]], dtype=np.float32)  # "w": no true match -> rank 0
+    queries = np.array(
+        [
+            [0.5, 0.7, 0.5, 0.1],  # "x": g1 (0.7, false) above; g0, g2 (true) tie at 0.5 -> rank 2
+            [0.0, 0.6, 0.8, 0.0],  # "y": g2 (0.8, false) above g1 (0.6, true) -> rank 2
+            [0.5, 0.5, 0.5, 0.5],  # "z": everything ties at 0.5; ties favour the query -> rank 1
+            [0.5, 0.5, 0.5, 0.5],
+        ],
+        dtype=np.float32,
+    )  # "w": no true match -> rank 0
     ranks = rank_of_first_true(queries, gallery, ["x", "y", "z", "w"], gallery_pairs, k=3)
     assert isinstance(ranks, Ranks)
     np.testing.assert_array_equal(ranks.rank, [2, 2, 1, 0])
@@ -134,8 +144,9 @@ def test_ranks_hand_case() -> None:
     assert np.isnan(ranks.best_true_score[3])
     # top-3 lists: true matches go first among equal scores, then the lower index
     np.testing.assert_array_equal(ranks.top_indices, [[1, 0, 2], [2, 1, 0], [3, 0, 1], [0, 1, 2]])
-    np.testing.assert_array_equal(ranks.top_is_true, [[False, True, True], [False, True, False],
-                                                      [True, False, False], [False, False, False]])
+    np.testing.assert_array_equal(
+        ranks.top_is_true, [[False, True, True], [False, True, False], [True, False, False], [False, False, False]]
+    )
 
 
 def test_ranks_accept_none_keys_and_cap_k() -> None:

@@ -21,12 +21,38 @@ from alignment.report_figures import evaluation_figures
 from alignment.sources import Source, is_embeddings, read_dataset, read_embeddings
 from alignment.tags import TAGS, TagStore, error_key
 
-ERROR_COLUMNS = ["#", "direction", "query", "truth", "truth score", "top wrong match", "top score", "rank of truth",
-                 "margin", "tag"]
-METRIC_COLUMNS = ["direction", "space", "queries", "R@1", "R@5", "R@10", "MRR", "median rank", "mean rank", "mAP@10",
-                  "1-to-1 accuracy", "R@1 without gap"]
-SORTS = {"largest margin first": ("margin", False), "worst rank first": ("rank of truth", False),
-         "smallest margin first": ("margin", True), "dataset order": ("#", True)}
+ERROR_COLUMNS = [
+    "#",
+    "direction",
+    "query",
+    "truth",
+    "truth score",
+    "top wrong match",
+    "top score",
+    "rank of truth",
+    "margin",
+    "tag",
+]
+METRIC_COLUMNS = [
+    "direction",
+    "space",
+    "queries",
+    "R@1",
+    "R@5",
+    "R@10",
+    "MRR",
+    "median rank",
+    "mean rank",
+    "mAP@10",
+    "1-to-1 accuracy",
+    "R@1 without gap",
+]
+SORTS = {
+    "largest margin first": ("margin", False),
+    "worst rank first": ("rank of truth", False),
+    "smallest margin first": ("margin", True),
+    "dataset order": ("#", True),
+}
 MAX_ROWS = 500  # error rows sent to the browser at once; filters narrow the rest
 MAX_PROJECTED = 1_500  # points per space in the projection (a seeded sample beyond that)
 BLOCK = 24  # pairs in the sampled similarity block
@@ -39,7 +65,9 @@ class Explorer:
     evaluation: Evaluation
     source: Source
     tags_path: Path
-    projections: dict[str, tuple[np.ndarray, np.ndarray, str]] = field(default_factory=dict)  # space -> rows, xy, method
+    projections: dict[str, tuple[np.ndarray, np.ndarray, str]] = field(
+        default_factory=dict
+    )  # space -> rows, xy, method
 
     @property
     def tags(self) -> TagStore:
@@ -53,9 +81,22 @@ def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
     rows = []
     for name, d in evaluation.directions.items():
         m = d.metrics
-        rows.append([name, d.space, m.n_queries, m.r1, m.r5, m.r10, m.mrr, m.median_rank, m.mean_rank, m.map10,
-                     None if d.assignment is None else d.assignment.accuracy,
-                     d.metrics_without_gap.r1 if d.metrics_without_gap else None])
+        rows.append(
+            [
+                name,
+                d.space,
+                m.n_queries,
+                m.r1,
+                m.r5,
+                m.r10,
+                m.mrr,
+                m.median_rank,
+                m.mean_rank,
+                m.map10,
+                None if d.assignment is None else d.assignment.accuracy,
+                d.metrics_without_gap.r1 if d.metrics_without_gap else None,
+            ]
+        )
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return frame.round(3)
 
@@ -66,28 +107,39 @@ def summary_markdown(explorer: Explorer) -> str:
     lines = [f"**{info.get('name', '')}**: {items}; {len(ev.errors)} errors over {len(ev.directions)} directions."]
     for p in ev.pairs.values():
         t = p.threshold
-        lines.append(f"- **{p.name}** ({p.space} space): modality gap {p.gap:.3f}; best threshold {t.best_threshold:.3f} "
-                     f"(F1 {t.best_f1:.3f}, precision {t.best_precision:.3f}, recall {t.best_recall:.3f}"
-                     f"{'' if t.exact else ', sampled'})")
+        lines.append(
+            f"- **{p.name}** ({p.space} space): modality gap {p.gap:.3f}; best threshold {t.best_threshold:.3f} "
+            f"(F1 {t.best_f1:.3f}, precision {t.best_precision:.3f}, recall {t.best_recall:.3f}"
+            f"{'' if t.exact else ', sampled'})"
+        )
     for name, d in ev.directions.items():
-        hubs = ", ".join(f"{ev.row(d.space, int(d.gallery_rows[h]))[0]} ({c})"
-                         for h, c in zip(d.hubness.hubs[:3].tolist(), d.hubness.hub_counts[:3].tolist(), strict=True))
+        hubs = ", ".join(
+            f"{ev.row(d.space, int(d.gallery_rows[h]))[0]} ({c})"
+            for h, c in zip(d.hubness.hubs[:3].tolist(), d.hubness.hub_counts[:3].tolist(), strict=True)
+        )
         lines.append(f"- {name}: hubness skew {d.hubness.skewness:.2f}; top hubs {hubs}")
     for modality, z in ev.zero_shot.items():
-        lines.append(f"- zero-shot {modality}: accuracy {z.accuracy:.3f} over {z.n_items} labelled items, "
-                     f"{len(z.classes)} classes")
+        lines.append(
+            f"- zero-shot {modality}: accuracy {z.accuracy:.3f} over {z.n_items} labelled items, "
+            f"{len(z.classes)} classes"
+        )
     if explorer.source.models.get("random_weights"):
         lines.append("\n> ⚠️ Random-weight models (tiny preset): these numbers only exercise the interface.")
     notes = [*ev.notes, *explorer.source.dataset.get("notes", [])]
     if notes:
         lines += ["", "**Notes**", *[f"- {n}" for n in notes]]
     if explorer.source.problems:
-        lines += ["", f"**Skipped ({len(explorer.source.problems)})**", *[f"- {p}" for p in explorer.source.problems[:20]]]
+        lines += [
+            "",
+            f"**Skipped ({len(explorer.source.problems)})**",
+            *[f"- {p}" for p in explorer.source.problems[:20]],
+        ]
     return "\n".join(lines)
 
 
-def error_table(explorer: Explorer, direction: str = "all", search: str = "", tag: str = "any",
-                sort: str = "largest margin first") -> tuple[pd.DataFrame, str]:
+def error_table(
+    explorer: Explorer, direction: str = "all", search: str = "", tag: str = "any", sort: str = "largest margin first"
+) -> tuple[pd.DataFrame, str]:
     """The filtered, sorted error list (at most MAX_ROWS rows) and a line saying how many matched."""
     tags = {e.key: e.tag for e in explorer.tags.all()}
     needle = search.strip().lower()
@@ -104,7 +156,8 @@ def error_table(explorer: Explorer, direction: str = "all", search: str = "", ta
     frame = frame.sort_values(column, ascending=ascending, kind="stable").round(3)
     shown = min(len(frame), MAX_ROWS)
     note = f"{len(frame)} of {len(explorer.evaluation.errors)} errors match" + (
-        f"; showing the first {shown} (filter to narrow)" if len(frame) > MAX_ROWS else "")
+        f"; showing the first {shown} (filter to narrow)" if len(frame) > MAX_ROWS else ""
+    )
     return frame.head(MAX_ROWS), note
 
 
@@ -128,8 +181,12 @@ def similarity_block(explorer: Explorer, direction: str) -> object:
         return figures.empty_figure(f"{name}: no query has a true match")
     matrix = data.embeddings[queries] @ data.embeddings[gallery].T  # (b, b), truth on the diagonal
     total = len(d.query_rows)
-    return figures.heatmap(matrix, [data.ids[i] for i in queries], [data.ids[j] for j in gallery],
-                           title=f"{name}: {len(queries)} of {total} queries × their true match (diagonal)")
+    return figures.heatmap(
+        matrix,
+        [data.ids[i] for i in queries],
+        [data.ids[j] for j in gallery],
+        title=f"{name}: {len(queries)} of {total} queries × their true match (diagonal)",
+    )
 
 
 # ---------------------------------------------------------------------------- previews
@@ -148,8 +205,11 @@ def preview(item: Item | None, item_id: str, modality: str, role: str, score: fl
     else:
         audio = (item.payload.sample_rate, item.payload.samples)  # type: ignore[union-attr]
     markdown = heading + ("" if text is None else f"\n\n> {text}")
-    return (markdown, gr.update(value=image, visible=image is not None),
-            gr.update(value=audio, visible=audio is not None))
+    return (
+        markdown,
+        gr.update(value=image, visible=image is not None),
+        gr.update(value=audio, visible=audio is not None),
+    )
 
 
 def projection_for(explorer: Explorer, error: ErrorRow) -> object:
@@ -168,34 +228,62 @@ def projection_for(explorer: Explorer, error: ErrorRow) -> object:
         rows, coords = np.concatenate([rows, extra]), np.concatenate([coords, coords[near]])
     where = {int(r): i for i, r in enumerate(rows.tolist())}
     highlight = {"query": where[error.query_row], "truth": where[error.truth_row], "top wrong": where[error.top_row]}
-    return figures.pair_projection(coords, [data.ids[r] for r in rows], [data.modality[r] for r in rows],
-                                   [data.pair[r] for r in rows], highlight=highlight,
-                                   title=f"{error.space} space ({method.upper()}, {len(rows)} points), true pairs joined")
+    return figures.pair_projection(
+        coords,
+        [data.ids[r] for r in rows],
+        [data.modality[r] for r in rows],
+        [data.pair[r] for r in rows],
+        highlight=highlight,
+        title=f"{error.space} space ({method.upper()}, {len(rows)} points), true pairs joined",
+    )
 
 
 # ---------------------------------------------------------------------------- the tab
 
 
-def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tuple[object, dict]], cache: object,
-                     limits: object, example: Path, concurrency_id: str) -> None:
+def build_errors_tab(
+    *,
+    tags_root: Path,
+    encoders_for: Callable[[set[str]], tuple[object, dict]],
+    cache: object,
+    limits: object,
+    example: Path,
+    concurrency_id: str,
+) -> None:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: evaluate, errors, ...)."""
 
-    def run(upload: str | None, use_example: bool, on_error: str, image_templates: str, audio_templates: str,
-            progress: gr.Progress = gr.Progress()) -> tuple:
+    def run(
+        upload: str | None,
+        use_example: bool,
+        on_error: str,
+        image_templates: str,
+        audio_templates: str,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple:
         path = Path(upload) if upload else example if use_example else None
         if path is None:
-            raise gr.Error("Upload a paired dataset (.csv, .jsonl, .zip) or embeddings (.npz, .safetensors), "
-                           "or tick 'use the bundled example'.")
-        templates = {"image": _lines(image_templates) or TEMPLATES["image"],
-                     "audio": _lines(audio_templates) or TEMPLATES["audio"]}
+            raise gr.Error(
+                "Upload a paired dataset (.csv, .jsonl, .zip) or embeddings (.npz, .safetensors), "
+                "or tick 'use the bundled example'."
+            )
+        templates = {
+            "image": _lines(image_templates) or TEMPLATES["image"],
+            "audio": _lines(audio_templates) or TEMPLATES["audio"],
+        }
         report = lambda f, m: progress(f, desc=m)  # noqa: E731
         try:
-            source = read_embeddings(path) if is_embeddings(path) else read_dataset(
-                path, encoders_for, limits=limits, on_error=on_error, cache=cache, progress=report)  # type: ignore[arg-type]
+            source = (
+                read_embeddings(path)
+                if is_embeddings(path)
+                else read_dataset(path, encoders_for, limits=limits, on_error=on_error, cache=cache, progress=report)
+            )  # type: ignore[arg-type]
             evaluation = evaluate(source.spaces, embed_text=source.embed_text, templates=templates)
         except (InputError, ValueError) as exc:
-            hint = (" A manifest uploaded alone has no media beside it: upload a .zip holding the manifest and "
-                    "its files." if path.suffix.lower() in (".csv", ".jsonl") and upload else "")
+            hint = (
+                " A manifest uploaded alone has no media beside it: upload a .zip holding the manifest and its files."
+                if path.suffix.lower() in (".csv", ".jsonl") and upload
+                else ""
+            )
             raise gr.Error(f"{exc}{hint}") from None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         explorer = Explorer(evaluation, source, tags_root / f"{path.stem[:40]}-{digest}.json")
@@ -203,10 +291,19 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         first = next(iter(evaluation.directions))
         selected = str(int(table.iloc[0]["#"])) if len(table) else ""  # open the worst error at once
         charts = evaluation_figures(evaluation)
-        return (explorer, summary_markdown(explorer), metrics_table(evaluation), table, note,
-                gr.update(choices=["all", *evaluation.directions], value="all"),
-                similarity_block(explorer, first), evaluation.to_json(), selected,
-                gr.update(choices=list(charts), value="Retrieval"), charts["Retrieval"])
+        return (
+            explorer,
+            summary_markdown(explorer),
+            metrics_table(evaluation),
+            table,
+            note,
+            gr.update(choices=["all", *evaluation.directions], value="all"),
+            similarity_block(explorer, first),
+            evaluation.to_json(),
+            selected,
+            gr.update(choices=list(charts), value="Retrieval"),
+            charts["Retrieval"],
+        )
 
     def chart(explorer: Explorer | None, name: str) -> object:
         if explorer is None:
@@ -233,21 +330,44 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         src = explorer.source
         data = explorer.evaluation.spaces[error.space]
         parts = []
-        for role, row, score in (("query", error.query_row, None), ("truth", error.truth_row, error.truth_score),
-                                 ("top wrong match", error.top_row, error.top_score)):
+        for role, row, score in (
+            ("query", error.query_row, None),
+            ("truth", error.truth_row, error.truth_score),
+            ("top wrong match", error.top_row, error.top_score),
+        ):
             modality, item_id = data.modality[row], data.ids[row]
             parts += preview(src.item(modality, item_id), item_id, modality, role, score)
-        near = pd.DataFrame([[i + 1, item, round(score, 3), "✓" if true else ""] for i, (item, score, true)
-                             in enumerate(neighbours(explorer.evaluation, error, k=10))],
-                            columns=["rank", "item", "cosine", "true match"])
+        near = pd.DataFrame(
+            [
+                [i + 1, item, round(score, 3), "✓" if true else ""]
+                for i, (item, score, true) in enumerate(neighbours(explorer.evaluation, error, k=10))
+            ],
+            columns=["rank", "item", "cosine", "true match"],
+        )
         entry = explorer.tags.get(error_key(error.direction, error.query))
-        head = (f"**Error {number}** · {error.direction} · truth ranked **{error.rank}**, lost by "
-                f"**{error.margin:.3f}** to `{error.top}`")
-        return (head, *parts, near, projection_for(explorer, error), entry.tag if entry else None,
-                entry.note if entry else "")
+        head = (
+            f"**Error {number}** · {error.direction} · truth ranked **{error.rank}**, lost by "
+            f"**{error.margin:.3f}** to `{error.top}`"
+        )
+        return (
+            head,
+            *parts,
+            near,
+            projection_for(explorer, error),
+            entry.tag if entry else None,
+            entry.note if entry else "",
+        )
 
-    def save(explorer: Explorer | None, number: str, tag: str | None, note: str, direction: str, search: str,
-             tag_filter: str, sort: str) -> tuple:
+    def save(
+        explorer: Explorer | None,
+        number: str,
+        tag: str | None,
+        note: str,
+        direction: str,
+        search: str,
+        tag_filter: str,
+        sort: str,
+    ) -> tuple:
         if explorer is None:
             raise gr.Error("Evaluate a dataset first.")
         if not tag:
@@ -268,12 +388,21 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         return str(out)
 
     with gr.Row():
-        upload = gr.File(label="Paired dataset: manifest (.csv/.jsonl), .zip with media, or embeddings (.npz/.safetensors)",
-                         file_types=[".csv", ".jsonl", ".zip", ".npz", ".safetensors"], height=140)
+        upload = gr.File(
+            label="Paired dataset: manifest (.csv/.jsonl), .zip with media, or embeddings (.npz/.safetensors)",
+            file_types=[".csv", ".jsonl", ".zip", ".npz", ".safetensors"],
+            height=140,
+        )
         with gr.Column():
-            use_example = gr.Checkbox(value=True, label="Use the bundled example (assets/paired.csv) when nothing is uploaded")
-            on_error = gr.Radio(["skip", "stop"], value="skip", label="Bad rows",
-                                info="skip: report and go on · stop: refuse the dataset at the first bad row")
+            use_example = gr.Checkbox(
+                value=True, label="Use the bundled example (assets/paired.csv) when nothing is uploaded"
+            )
+            on_error = gr.Radio(
+                ["skip", "stop"],
+                value="skip",
+                label="Bad rows",
+                info="skip: report and go on · stop: refuse the dataset at the first bad row",
+            )
         with gr.Accordion("Zero-shot prompt templates ({} = the label)", open=False):
             image_templates = gr.Textbox("\n".join(TEMPLATES["image"]), lines=2, label="Images")
             audio_templates = gr.Textbox("\n".join(TEMPLATES["audio"]), lines=2, label="Audio")
@@ -289,16 +418,20 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
         tag_filter = gr.Dropdown(["any", "untagged", *TAGS], value="any", label="Tag")
         sort = gr.Dropdown(list(SORTS), value="largest margin first", label="Sort")
     count = gr.Markdown()
-    errors = gr.Dataframe(label="Alignment errors (click a row)", headers=ERROR_COLUMNS, interactive=False,
-                          max_height=420)
+    errors = gr.Dataframe(
+        label="Alignment errors (click a row)", headers=ERROR_COLUMNS, interactive=False, max_height=420
+    )
     number = gr.Textbox(label="Selected error #", max_lines=1)
     head = gr.Markdown()
     with gr.Row(equal_height=False):
         panes = []
         for role in ("Query", "Truth", "Top wrong match"):
             with gr.Column(min_width=240):
-                panes += [gr.Markdown(f"**{role}**"), gr.Image(label=role, visible=False, height=220),
-                          gr.Audio(label=role, visible=False)]
+                panes += [
+                    gr.Markdown(f"**{role}**"),
+                    gr.Image(label=role, visible=False, height=220),
+                    gr.Audio(label=role, visible=False),
+                ]
     with gr.Row(equal_height=False):
         near = gr.Dataframe(label="Nearest neighbours of the query", interactive=False)
         with gr.Column():
@@ -317,12 +450,23 @@ def build_errors_tab(*, tags_root: Path, encoders_for: Callable[[set[str]], tupl
     state = gr.State(None)
 
     filters = [direction, search, tag_filter, sort]
-    run_button.click(run, [upload, use_example, on_error, image_templates, audio_templates],
-                     [state, summary, metrics, errors, count, direction, block, numbers, number, chart_name, chart_plot],
-                     api_name="evaluate", concurrency_limit=1, concurrency_id=concurrency_id)
+    run_button.click(
+        run,
+        [upload, use_example, on_error, image_templates, audio_templates],
+        [state, summary, metrics, errors, count, direction, block, numbers, number, chart_name, chart_plot],
+        api_name="evaluate",
+        concurrency_limit=1,
+        concurrency_id=concurrency_id,
+    )
     chart_name.input(chart, [state, chart_name], [chart_plot], api_name="figure")
-    gr.on([direction.change, search.submit, tag_filter.change, sort.change], refilter, [state, *filters],
-          [errors, count, block], api_name="errors", show_progress="hidden")
+    gr.on(
+        [direction.change, search.submit, tag_filter.change, sort.change],
+        refilter,
+        [state, *filters],
+        [errors, count, block],
+        api_name="errors",
+        show_progress="hidden",
+    )
     # a click in the table carries gr.SelectData, which only a browser sends: not documented as API
     errors.select(pick, [errors], [number], api_name="select_error", api_visibility="undocumented")
     number.change(show, [state, number], [head, *panes, near, projection, tag, note], api_name="error_detail")
@@ -334,8 +478,9 @@ def _error(explorer: Explorer, number: str) -> ErrorRow:
     try:
         return explorer.evaluation.errors[int(number)]
     except (ValueError, IndexError):
-        raise gr.Error(f"No error #{number!r}: pick a row of the error list "
-                       f"(0 to {len(explorer.evaluation.errors) - 1}).") from None
+        raise gr.Error(
+            f"No error #{number!r}: pick a row of the error list (0 to {len(explorer.evaluation.errors) - 1})."
+        ) from None
 
 
 def _lines(text: str) -> tuple[str, ...]:
