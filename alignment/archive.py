@@ -24,10 +24,14 @@ class UnsafePath(ValueError):
 class ArchiveLimits(Protocol):
     """The limits `extract_zip` reads (alignment.dataset.DatasetLimits has them)."""
 
-    max_zip_entries: int
-    max_unzipped_mb: float
-    max_ratio: float
-    ratio_floor_mb: float
+    @property
+    def max_zip_entries(self) -> int: ...
+    @property
+    def max_unzipped_mb(self) -> float: ...
+    @property
+    def max_ratio(self) -> float: ...
+    @property
+    def ratio_floor_mb(self) -> float: ...
 
 
 def safe_parts(raw: str) -> tuple[str, ...]:

@@ -7,20 +7,25 @@ needs; precomputed embeddings (.npz / .safetensors) become one space and load no
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Limits
-from .data import Item
+from .data import Item, Modality
 from .errors import InputError
 from .evaluate import TextEmbedder
 from .precomputed import Embedded, load_embeddings
 
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
+    from .encoders import Encoders
+
 EMBEDDING_SUFFIXES = (".npz", ".safetensors")
 PRECOMPUTED_SPACE = "precomputed"  # the one space of an embedding file
 Progress = Callable[[float, str], None]
-EncodersFor = Callable[[set[str]], tuple[object, dict]]  # modalities present -> (Encoders, models info)
+EncodersFor = Callable[[set[str]], "tuple[Encoders, dict]"]  # modalities present -> (Encoders, models info)
 
 
 @dataclass
@@ -65,7 +70,7 @@ def read_dataset(
     *,
     limits: Limits = Limits(),
     on_error: str = "skip",
-    cache: object = None,
+    cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
 ) -> Source:
     """A manifest, folder or zip: validate, decode every item, embed with the towers the modalities need.
@@ -92,7 +97,7 @@ def read_dataset(
     def embedding_progress(fraction: float, message: str) -> None:
         report(0.1 + 0.8 * fraction, message)
 
-    spaces, notes = embed_dataset(encoders, loaded.items, cache=cache, progress=embedding_progress)  # type: ignore[arg-type]
+    spaces, notes = embed_dataset(encoders, loaded.items, cache=cache, progress=embedding_progress)
     if not spaces:
         why = "; ".join(notes) or "no text shares a pair key with an image or audio item"
         raise InputError(dataset.name, f"nothing to evaluate after decoding ({why})")
@@ -126,5 +131,5 @@ def counts(modalities: object) -> dict[str, int]:
     return out
 
 
-def pairs_json(pairs: dict[tuple[str, str], int]) -> dict[str, int]:
+def pairs_json(pairs: Mapping[tuple[Modality, Modality], int]) -> dict[str, int]:
     return {f"{a}-{b}": n for (a, b), n in pairs.items()}
