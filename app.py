@@ -20,6 +20,7 @@ from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
 from ui.errors_tab import build_errors_tab
+from ui.one_space import one_space_handler
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SCORE_KINDS = ["cosine", "probability"]
@@ -207,6 +208,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             gallery,
             result,
             result,
+            comparison,
         )
         result = {**result, "projection": projection_panels(comparison, fast=False)}
         # the final yield is complete for API users, but the gallery: resending it would rewrite its files
@@ -220,6 +222,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             gr.skip(),
             result,
             result,
+            comparison,
         )
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
@@ -266,9 +269,22 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             gallery = gr.Gallery(label="Images", columns=8, rows=1, height=220, object_fit="contain")
             with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
                 numbers = gr.JSON()
+            with gr.Accordion("One space: images and sounds compared through a CLAP → CLIP bridge", open=False):
+                one_button = gr.Button("Put the audio into CLIP space")
+                one_info = gr.Markdown(
+                    "CLIP and CLAP are separate spaces. A bridge fitted on a caption corpus through text (the "
+                    "modality both share) maps CLAP audio into CLIP space; the first use fits and caches it."
+                )
+                with gr.Row():
+                    heat_image_audio = gr.Plot(label="Image × audio")
+                    joint = gr.Plot(label="All three modalities")
+                full_matrix = gr.Plot(label="Full matrix")
+                with gr.Accordion("One-space numbers (JSON)", open=False):
+                    one_numbers = gr.JSON()
         state = gr.State(None)
+        compared = gr.State(None)  # the last Comparison with its embeddings, for the one-space view
 
-        outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state]
+        outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state, compared]
         # always_last: a click while the page-load run is still going is queued, not dropped. One model run at a
         # time (shared with the errors tab): two at once on a CPU's few cores were up to 2.4x slower (bench/).
         gr.on(
@@ -282,6 +298,14 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             trigger_mode="always_last",
         )
         kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
+        one_button.click(
+            one_space_handler(encoders, root=root, cache=cache),
+            inputs=[compared],
+            outputs=[one_info, heat_image_audio, full_matrix, joint, one_numbers],
+            api_name="one_space",
+            concurrency_limit=1,
+            concurrency_id=ENCODERS,
+        )
 
         with gr.Tab("Alignment errors"):
             build_errors_tab(

@@ -27,6 +27,7 @@ ENDPOINTS = {
     "/tag_error": "test_errors_tab.test_tags_survive_a_reload_and_export",
     "/export_tags": "test_errors_tab.test_tags_survive_a_reload_and_export",
     "/figure": "test_errors_tab.test_every_evaluation_figure_is_served",
+    "/one_space": "test_one_space_equals_the_bridge_applied_by_the_library",
 }
 EXAMPLES = app.bundled_examples()
 OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs
@@ -216,3 +217,31 @@ def assert_server_still_works(client: Client) -> None:
     )
     assert out["numbers"]["ids"]["image"] == [Path(cat).name]
     assert np.asarray(out["numbers"]["text_image"]["cosine"]).shape == (1, 1)
+
+
+def test_one_space_equals_the_bridge_applied_by_the_library(client: Client, encoders: Encoders, tiny_settings) -> None:
+    from alignment.cache import EmbeddingCache
+    from alignment.space import shared_space
+    from ui.one_space import CORPUS, CPU_CAPTIONS
+
+    with pytest.raises(AppError, match="Run a comparison first"):
+        client.predict(api_name="/one_space")
+    example = EXAMPLES[0]
+    run_compare(client, example)
+    info, image_audio, full, joint, numbers = client.predict(api_name="/one_space")
+    assert "bridge CLAP→CLIP" in info and "held-out caption R@1" in info
+
+    root = Path(tiny_settings.cache_dir)
+    space = shared_space(encoders, CORPUS, root=root, cache=EmbeddingCache(root / "embeddings"),
+                         max_captions=CPU_CAPTIONS)
+    assert space.loaded, "the app fitted and cached the bridge; the library must find the same file"
+    direct = compare(encoders, example["texts"], example["images"], example["audio"])
+    expected = direct.clip_image @ space.to_clip(direct.clap_audio).T  # (I, A)
+    assert numbers["image_audio"]["rows"] == [Path(p).name for p in example["images"]]
+    assert numbers["image_audio"]["cols"] == [Path(p).name for p in example["audio"]]
+    assert np.allclose(numbers["image_audio"]["cosine"], expected, atol=1e-5)
+    n = len(example["texts"]) + len(example["images"]) + len(example["audio"])
+    assert np.asarray(numbers["full"]).shape == (n, n)
+    assert np.allclose(np.diag(numbers["full"]), 1.0, atol=1e-5)
+    modalities = [t["name"] for t in plot(joint)["data"] if t["type"] == "scatter"]
+    assert set(modalities) == {"text", "image", "audio"}, "all three modalities in one projection"
