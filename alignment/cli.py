@@ -264,9 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress lines (skipped inputs are still listed)")
     ev.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     ev.set_defaults(run=run_evaluate)
+    from .cli_explain import add_subcommand  # explain
     from .cli_models import add_subcommands  # bridge fit|apply, fusion train|apply
 
     add_subcommands(commands)
+    add_subcommand(commands)
     return parser
 
 

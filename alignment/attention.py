@@ -1,0 +1,130 @@
+"""Raw attention maps of one item, per layer and head, from an eager-attention view of an encoder.
+
+SDPA (transformers' default for CLIP) returns no attention weights, and eager attention is slower, so the
+encoder used for bulk embedding is never switched. `eager_encoder` builds, once per encoder and on first
+use, a *view* of it that runs eager attention: the module tree and configs are copied, the parameters and
+buffers are shared (`copy.deepcopy` with a memo that maps every tensor to itself), and the copy is switched
+with `set_attn_implementation("eager")`. It costs no second copy of the weights (reloading ViT-B/32 through
+the factory with `attn="eager"` grew the RSS by 0.7-1.2 GB in bench/bench_explain.py), no disk read, and
+cannot drift from the in-memory weights; the shared encoder keeps SDPA, so a concurrent bulk embedding is
+unaffected.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .explain_text import token_labels
+
+if TYPE_CHECKING:
+    from .encoders import ClapEncoder, ClipEncoder, Encoder
+
+E = TypeVar("E", bound="Encoder")
+
+_EAGER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # encoder -> its eager view
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Every attention map of one tower for one item: `attentions[l, h, i, j]` = how much token i reads token j."""
+
+    attentions: np.ndarray  # (layers, heads, T, T) float32, each row sums to 1
+    labels: list[str]  # (T,) text tokens (specials verbatim), or "CLS" then "(row,col)" patch positions
+    tower: str  # "clip-text", "clip-image" or "clap-text"
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return self.attentions.shape  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- the eager view
+
+
+def is_eager(model: torch.nn.Module) -> bool:
+    """True when the model and every sub-model run eager attention (so attention weights come back)."""
+    configs = [m.config for m in model.modules() if hasattr(m, "config") and hasattr(m.config, "_attn_implementation")]
+    return all(c._attn_implementation == "eager" for c in configs)
+
+
+def _eager_view(encoder: E) -> E:
+    tensors = [*encoder.model.parameters(), *encoder.model.buffers()]
+    model = copy.deepcopy(encoder.model, {id(t): t for t in tensors})  # new modules and configs, same tensors
+    model.set_attn_implementation("eager")  # the copy's configs only
+    return type(encoder)(
+        model,
+        encoder.processor,
+        model_id=encoder.model_id,
+        revision=encoder.revision,
+        device=encoder.device,
+        dtype=encoder.dtype,
+        batch_size=encoder.batch_size,
+    )
+
+
+def eager_encoder(encoder: E) -> E:
+    """The same backbone (same weight tensors) running eager attention; the encoder itself if it already does."""
+    if is_eager(encoder.model):
+        return encoder
+    with _LOCK:
+        eager = _EAGER.get(encoder)
+        if eager is None:
+            eager = _eager_view(encoder)
+            _EAGER[encoder] = eager
+    return eager
+
+
+# ---------------------------------------------------------------------------- attention maps
+
+
+def patch_labels(grid: tuple[int, int]) -> list[str]:
+    """'CLS' then '(row,col)' for each patch, row-major: the order of CLIP's vision tokens."""
+    return ["CLS"] + [f"({r},{c})" for r in range(grid[0]) for c in range(grid[1])]
+
+
+def _stack(attentions: tuple[torch.Tensor, ...] | None, tower: str) -> np.ndarray:
+    if not attentions or any(a is None for a in attentions):
+        raise ValueError(f"{tower}: the model returned no attention weights (it is not running eager attention)")
+    return torch.stack([a[0] for a in attentions]).float().cpu().numpy()  # (layers, heads, T, T)
+
+
+@torch.inference_mode()
+def attention_maps(encoder: ClipEncoder | ClapEncoder, item: str | Image.Image) -> AttentionMaps:
+    """Attention maps of the tower that reads `item`: a text (CLIP or CLAP) or an image (CLIP)."""
+    from .encoders import ClipEncoder
+    from .explain_image import patch_grid
+
+    eager = eager_encoder(encoder)
+    if isinstance(item, str):
+        batch = eager.tokenizer([item], truncation=True, max_length=eager.max_text_tokens, return_tensors="pt")
+        inputs = {k: v.to(eager.device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        out = eager.model.get_text_features(**inputs, output_attentions=True)
+        tower = f"{eager.role}-text"
+        labels = token_labels(eager.tokenizer, inputs["input_ids"][0].tolist())
+        return AttentionMaps(_stack(out.attentions, tower), labels, tower)
+    if isinstance(item, Image.Image):
+        if not isinstance(eager, ClipEncoder):
+            raise ValueError(f"images go through the CLIP encoder, not {type(encoder).__name__}")
+        pixels = eager.prepare_image([item])[0].to(eager.device, eager.dtype)
+        out = eager.model.get_image_features(pixel_values=pixels, output_attentions=True)
+        maps = _stack(out.attentions, "clip-image")
+        labels = patch_labels(patch_grid(eager.model))
+        if maps.shape[-1] != len(labels):
+            raise ValueError(f"clip-image: {maps.shape[-1]} tokens, but the config's patch grid gives {len(labels)}")
+        return AttentionMaps(maps, labels, "clip-image")
+    raise ValueError(
+        f"attention maps exist for texts and images (got {type(item).__name__}); CLAP's audio tower (HTSAT) is a Swin "
+        "transformer whose attention is local to shifted windows and whose heads and token counts change per stage, "
+        "so it has no (layers, heads, T, T) map"
+    )
+
+
+__all__ = ["AttentionMaps", "attention_maps", "eager_encoder", "is_eager", "patch_labels"]
