@@ -20,6 +20,7 @@ from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
 from ui.errors_tab import build_errors_tab
+from ui.explain_tab import build_explain_tab
 from ui.one_space import one_space_handler
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -314,6 +315,14 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 cache=cache,
                 limits=settings.limits,
                 example=ASSETS / "paired.csv",
+                concurrency_id=ENCODERS,
+            )
+        with gr.Tab("Explain"):
+            build_explain_tab(
+                encoders,
+                limits=settings.limits,
+                example_image=ASSETS / "images" / "coffee.jpg",
+                example_audio=ASSETS / "audio" / "siren_sweep.flac",
                 concurrency_id=ENCODERS,
             )
     return demo

@@ -131,25 +131,14 @@ def _load(role: str, args: argparse.Namespace, log: Callable[[str], None]) -> An
 
 
 def _explain_image(args: argparse.Namespace, out: Path, log: Callable[[str], None]) -> str:
-    from PIL import Image
-
     from . import explain_image as xi
+    from .data import read_image
 
     path = Path(args.image)
     method = args.method or "maskclip"
     if method not in IMAGE_METHODS:
         raise ValueError(f"--method {method} is for audio; an image takes {' or '.join(IMAGE_METHODS)}")
-    limits = settings_from(args).limits
-    try:
-        with Image.open(path) as handle:
-            if handle.width * handle.height > limits.max_image_pixels:
-                raise InputError(
-                    str(path),
-                    f"image is {handle.width} x {handle.height} pixels, over the limit of {limits.max_image_pixels:,}",
-                )
-            image = handle.convert("RGB")
-    except (OSError, Image.DecompressionBombError) as exc:
-        raise InputError(str(path), f"not a readable image: {exc}") from None
+    image = read_image(path.read_bytes(), source=str(path), limits=settings_from(args).limits)  # EXIF, RGB, limits
     encoder = _load("clip", args, log)
     log(f"Explaining with {method}")
     result = xi.explain(encoder, args.text, image, method=method)  # type: ignore[arg-type]  # checked above

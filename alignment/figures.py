@@ -205,3 +205,73 @@ def pair_projection(
     fig.update_xaxes(showticklabels=False, zeroline=False, range=x_range)
     fig.update_yaxes(showticklabels=False, zeroline=False, range=y_range)
     return fig
+
+
+def token_bars(pairs: Sequence[tuple[str, float]], *, title: str = "Which words drive the score") -> go.Figure:
+    """Per-token relevance as bars in text order (negative = the word pulls the score down)."""
+    if not pairs:
+        return empty_figure(f"{title}: no tokens")
+    tokens, values = zip(*pairs, strict=True)
+    labels = [f"{i}:{t}" for i, t in enumerate(tokens)]  # unique x values even when a word repeats
+    colors = ["#2ca02c" if v >= 0 else "#d62728" for v in values]
+    fig = go.Figure(go.Bar(x=labels, y=list(values), marker_color=colors, hovertext=list(tokens), hoverinfo="text+y"))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title="relevance"))
+    fig.update_xaxes(tickvals=labels, ticktext=list(tokens), tickangle=-30)
+    return fig
+
+
+def faithfulness_figure(curves: dict, *, units: str) -> go.Figure:
+    """Deletion and insertion curves (explained order vs random order, ±1 std) from FaithfulnessCurve.to_json()."""
+    fig = make_subplots(
+        rows=1,
+        cols=len(curves),
+        subplot_titles=[
+            f"{mode}: area {c['area']:+.3f}" + ("" if c["relative_area"] is None else f" ({c['relative_area']:+.1%})")
+            for mode, c in curves.items()
+        ],
+    )
+    for col, (mode, c) in enumerate(curves.items(), start=1):
+        x = np.asarray(c["fractions"]) * 100
+        random, std = np.asarray(c["random"]), np.asarray(c["random_std"])
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([x, x[::-1]]),
+                y=np.concatenate([random + std, (random - std)[::-1]]),
+                fill="toself",
+                fillcolor="rgba(150,150,150,0.25)",
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=col == 1,
+                name="random ±1 std",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=random,
+                mode="lines",
+                line=dict(color="grey", dash="dash"),
+                name="random order",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=c["explained"],
+                mode="lines+markers",
+                line=dict(color="#d62728"),
+                name="most relevant first",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text=f"% of {units} {'removed' if mode == 'deletion' else 'inserted'}", row=1, col=col)
+    fig.update_yaxes(title_text="score (cosine)", row=1, col=1)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

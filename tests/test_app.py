@@ -28,6 +28,8 @@ ENDPOINTS = {
     "/export_tags": "test_errors_tab.test_tags_survive_a_reload_and_export",
     "/figure": "test_errors_tab.test_every_evaluation_figure_is_served",
     "/one_space": "test_one_space_equals_the_bridge_applied_by_the_library",
+    "/explain_image": "test_explain_tab.test_image_explanation_equals_the_library",
+    "/explain_audio": "test_explain_tab.test_audio_explanation_equals_the_library",
 }
 EXAMPLES = app.bundled_examples()
 OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs

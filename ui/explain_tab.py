@@ -1,0 +1,174 @@
+"""The "Explain" tab: where in the image or when in the sound a text's match comes from, and how far to trust it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from alignment import explain_audio as xa
+from alignment import explain_image as xi
+from alignment import figures
+from alignment.audio import read_audio
+from alignment.config import Limits
+from alignment.data import read_image
+from alignment.encoders import Encoders
+from alignment.errors import InputError
+from alignment.faithfulness import evaluate as faithfulness
+
+FAITHFULNESS_STEPS = 8  # deletion/insertion points: each is one forward pass per order
+RANDOM_ORDERS = 3
+
+
+def explain_image_view(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> tuple:
+    """(summary, overlay, token bars, faithfulness figure, numbers) for one text and one image file."""
+    image = read_image(Path(path).read_bytes(), source=Path(path).name, limits=limits)
+    result = xi.explain(encoders.clip, text, image, method=method)  # type: ignore[arg-type]
+    overlay = xi.overlay(image, result.relevance, opacity=opacity, box=result.box)
+    tokens = xi.text_relevance(encoders.clip, text, image).pairs()
+    score = xi.image_score(encoders.clip, text, image)
+    curves = {
+        m: c.to_json()
+        for m, c in faithfulness(score, result.relevance, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
+    }
+    grid = f"{result.grid[0]}×{result.grid[1]}"
+    summary = (
+        f"**{method}** · cosine {result.score:.3f} · patch grid {grid} · deletion area "
+        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
+        "(positive: the map beats a random order)"
+    )
+    numbers = {
+        "method": method,
+        "score": result.score,
+        "grid": list(result.grid),
+        "relevance": np.round(result.relevance, 5).tolist(),
+        "tokens": tokens,
+        "faithfulness": curves,
+    }
+    return summary, overlay, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="patches"), numbers
+
+
+def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> tuple:
+    """(summary, spectrogram with relevance, token bars, faithfulness figure, numbers) for one text and clip."""
+    wave = read_audio(Path(path).read_bytes(), source=Path(path).name, max_seconds=limits.max_audio_seconds)
+    clap = encoders.clap
+    if method == "windows":
+        windows = xa.window_similarity(clap, text, wave)
+        starts, ends, per_window, score = windows.starts, windows.ends, windows.relevance, windows.score
+        mel, times = xa.mel_spectrogram(clap, wave)
+        curve_t, curve = windows.centers, windows.relevance
+    else:
+        grad = xa.mel_gradient(clap, text, wave)
+        starts, ends = xa.window_bounds(clap, wave)
+        per_window, score = xa.frames_to_windows(grad, starts, ends), grad.score
+        mel, times, curve_t, curve = grad.mel, grad.times, grad.times, grad.relevance
+    picture = xa.spectrogram_image(mel, times, curve_t, curve, label=method)
+    tokens = xa.text_relevance(clap, text, wave).pairs()
+    scorer = xa.audio_score(clap, text, wave, starts=starts, ends=ends)
+    curves = {
+        m: c.to_json()
+        for m, c in faithfulness(scorer, per_window, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
+    }
+    summary = (
+        f"**{method}** · cosine {score:.3f} · {wave.seconds:.1f} s · deletion area "
+        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
+        "(positive: the curve beats a random order)"
+    )
+    numbers = {
+        "method": method,
+        "score": score,
+        "times": np.round(curve_t, 4).tolist(),
+        "relevance": np.round(curve, 5).tolist(),
+        "tokens": tokens,
+        "faithfulness": curves,
+    }
+    return summary, picture, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="windows"), numbers
+
+
+def build_explain_tab(
+    encoders: Encoders, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
+) -> None:
+    """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio)."""
+
+    def run_image(text: str, path: str | None, method: str, opacity: float) -> tuple:
+        if not (text or "").strip() or not path:
+            raise gr.Error("Give a text and an image to explain.")
+        try:
+            return explain_image_view(encoders, text.strip(), path, method, opacity, limits)
+        except (InputError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def run_audio(text: str, path: str | None, method: str) -> tuple:
+        if not (text or "").strip() or not path:
+            raise gr.Error("Give a text and an audio clip to explain.")
+        try:
+            return explain_audio_view(encoders, text.strip(), path, method, limits)
+        except (InputError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    gr.Markdown(
+        "Why does this text match this image, or this sound? Each map comes with deletion and insertion "
+        "curves: remove (or add) the most relevant patches or time windows first and watch the score, "
+        "against random orders. A positive area between the curves means the explanation deserves trust."
+    )
+    with gr.Accordion("Text × image", open=True):
+        with gr.Row():
+            with gr.Column():
+                image_text = gr.Textbox(label="Text", value="a cup of coffee on a wooden table")
+                image_file = gr.Image(label="Image", type="filepath", value=str(example_image), height=260)
+                image_method = gr.Radio(
+                    ["maskclip", "rollout"],
+                    value="maskclip",
+                    label="Method",
+                    info="maskclip: patch-text similarity (fast) · rollout: gradient-weighted "
+                    "attention rollout (Chefer et al.)",
+                )
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
+                image_button = gr.Button("Explain the image", variant="primary")
+            with gr.Column():
+                image_summary = gr.Markdown()
+                image_overlay = gr.Image(label="Relevance over the image", height=360)
+        with gr.Row():
+            image_tokens = gr.Plot(label="Words")
+            image_faith = gr.Plot(label="Faithfulness")
+        with gr.Accordion("Numbers (JSON)", open=False):
+            image_numbers = gr.JSON()
+    with gr.Accordion("Text × audio", open=True):
+        with gr.Row():
+            with gr.Column():
+                audio_text = gr.Textbox(label="Text", value="a siren wailing")
+                audio_file = gr.Audio(label="Audio", type="filepath", value=str(example_audio))
+                audio_method = gr.Radio(
+                    ["windows", "gradient"],
+                    value="gradient",
+                    label="Method",
+                    info="windows: similarity of 1 s sliding windows · gradient: gradient × "
+                    "input on the mel spectrogram",
+                )
+                audio_button = gr.Button("Explain the sound", variant="primary")
+            with gr.Column():
+                audio_summary = gr.Markdown()
+                audio_picture = gr.Image(label="Relevance over time on the mel spectrogram", height=300)
+        with gr.Row():
+            audio_tokens = gr.Plot(label="Words")
+            audio_faith = gr.Plot(label="Faithfulness")
+        with gr.Accordion("Numbers (JSON)", open=False):
+            audio_numbers = gr.JSON()
+
+    image_button.click(
+        run_image,
+        [image_text, image_file, image_method, opacity],
+        [image_summary, image_overlay, image_tokens, image_faith, image_numbers],
+        api_name="explain_image",
+        concurrency_limit=1,
+        concurrency_id=concurrency_id,
+    )
+    audio_button.click(
+        run_audio,
+        [audio_text, audio_file, audio_method],
+        [audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers],
+        api_name="explain_audio",
+        concurrency_limit=1,
+        concurrency_id=concurrency_id,
+    )
