@@ -70,8 +70,18 @@ METHODS: tuple[Method, ...] = get_args(Method)
 FORMAT = "alignment.bridge/1"
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)  # x mean eigenvalue of the centred X^T X
 KEY_FIELDS = ("source_id", "source_rev", "target_id", "target_rev")
-__all__ = ["Bridge", "MLPConfig", "METHODS", "MIN_ROWS", "bridge_cache_path", "bridge_key", "fit_best", "fit_bridge",
-           "load_bridge", "save_bridge"]
+__all__ = [
+    "Bridge",
+    "MLPConfig",
+    "METHODS",
+    "MIN_ROWS",
+    "bridge_cache_path",
+    "bridge_key",
+    "fit_best",
+    "fit_bridge",
+    "load_bridge",
+    "save_bridge",
+]
 
 
 @dataclass(frozen=True)
@@ -131,8 +141,7 @@ class Bridge:
     def _module(self) -> _MLP:
         hidden = int(self.weights["fc1.weight"].shape[0])
         module = seeded_init(0, lambda: _MLP(self.source_dim, self.target_dim, hidden))  # init is overwritten
-        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.weights.items()
-                                if k != "mean_src"})
+        module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.weights.items() if k != "mean_src"})
         return module.eval()
 
     def apply(self, x: np.ndarray) -> np.ndarray:
@@ -147,10 +156,18 @@ class Bridge:
 
     def to_json(self) -> dict:
         """Everything but the weights, as plain JSON values."""
-        return {"format": FORMAT, "method": self.method, "source_dim": self.source_dim,
-                "target_dim": self.target_dim, "heldout": dict(self.heldout), "key": dict(self.key),
-                "noise_std": self.noise_std, "history": self.history.to_json(),
-                "candidates": {k: dict(v) for k, v in self.candidates.items()}, "info": dict(self.info)}
+        return {
+            "format": FORMAT,
+            "method": self.method,
+            "source_dim": self.source_dim,
+            "target_dim": self.target_dim,
+            "heldout": dict(self.heldout),
+            "key": dict(self.key),
+            "noise_std": self.noise_std,
+            "history": self.history.to_json(),
+            "candidates": {k: dict(v) for k, v in self.candidates.items()},
+            "info": dict(self.info),
+        }
 
 
 def _readonly(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -193,8 +210,7 @@ def _ridge_solutions(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> l
     return out
 
 
-def _fit_linear(method: Method, src: np.ndarray, tgt: np.ndarray, split: Split,
-                report: Progress) -> tuple[dict, dict]:
+def _fit_linear(method: Method, src: np.ndarray, tgt: np.ndarray, split: Split, report: Progress) -> tuple[dict, dict]:
     if method == "procrustes":
         rows = split.fit
         mu_s, mu_t = src[rows].mean(axis=0), tgt[rows].mean(axis=0)
@@ -213,8 +229,11 @@ def _fit_linear(method: Method, src: np.ndarray, tgt: np.ndarray, split: Split,
     rows = split.fit
     mu_s, mu_t = src[rows].mean(axis=0), tgt[rows].mean(axis=0)
     lam, w = _ridge_solutions(src[rows] - mu_s, tgt[rows] - mu_t, [RIDGE_GRID[alpha_index]])[0]
-    return {"mean_src": mu_s, "W": w, "mean_tgt": mu_t}, {"lambda": lam, "alpha": RIDGE_GRID[alpha_index],
-                                                         "inner_MRR": scores[alpha_index][0][0]}
+    return {"mean_src": mu_s, "W": w, "mean_tgt": mu_t}, {
+        "lambda": lam,
+        "alpha": RIDGE_GRID[alpha_index],
+        "inner_MRR": scores[alpha_index][0][0],
+    }
 
 
 def resolve_noise(config: MLPConfig, source_dim: int) -> float:
@@ -225,8 +244,9 @@ def resolve_noise(config: MLPConfig, source_dim: int) -> float:
     return float(noise)
 
 
-def _fit_mlp(src: np.ndarray, tgt: np.ndarray, split: Split, config: MLPConfig, seed: int,
-             report: Progress) -> tuple[dict, History, dict]:
+def _fit_mlp(
+    src: np.ndarray, tgt: np.ndarray, split: Split, config: MLPConfig, seed: int, report: Progress
+) -> tuple[dict, History, dict]:
     train_cfg = config.train
     device = pick_device(train_cfg.device)
     ds, dt = src.shape[1], tgt.shape[1]
@@ -237,7 +257,7 @@ def _fit_mlp(src: np.ndarray, tgt: np.ndarray, split: Split, config: MLPConfig, 
     with torch.no_grad():
         model.fc2.weight.mul_(0.1)  # start close to the linear path
         if config.init_from_ridge:
-            (lam, w), = _ridge_solutions(src[split.train] - mu_s, tgt[split.train] - tgt[split.train].mean(0), [1e-2])
+            ((lam, w),) = _ridge_solutions(src[split.train] - mu_s, tgt[split.train] - tgt[split.train].mean(0), [1e-2])
             model.skip.weight.copy_(torch.from_numpy(w.T.astype(np.float32)))
             model.skip.bias.copy_(torch.from_numpy(tgt[split.train].mean(0)))
     model.to(device)
@@ -259,18 +279,39 @@ def _fit_mlp(src: np.ndarray, tgt: np.ndarray, split: Split, config: MLPConfig, 
     def val_loss() -> float:  # at the fixed starting temperature: see fit_contrastive
         return float(info_nce(model(x_inner), y_inner, reference))
 
-    history = fit_contrastive(model, batch_loss, val_loss, n_train=len(split.train), config=train_cfg, seed=seed,
-                              device=device, progress=report, label="mlp bridge")
+    history = fit_contrastive(
+        model,
+        batch_loss,
+        val_loss,
+        n_train=len(split.train),
+        config=train_cfg,
+        seed=seed,
+        device=device,
+        progress=report,
+        label="mlp bridge",
+    )
     weights = {"mean_src": mu_s, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}}
-    info = {"hidden": hidden, "device": str(device), "temperature": float(np.exp(-model.logit_scale.item())),
-            "train_config": {k: getattr(train_cfg, k) for k in train_cfg.__dataclass_fields__},
-            "init_from_ridge": config.init_from_ridge}
+    info = {
+        "hidden": hidden,
+        "device": str(device),
+        "temperature": float(np.exp(-model.logit_scale.item())),
+        "train_config": {k: getattr(train_cfg, k) for k in train_cfg.__dataclass_fields__},
+        "init_from_ridge": config.init_from_ridge,
+    }
     return weights, history, info
 
 
-def fit_bridge(src: np.ndarray, tgt: np.ndarray, *, method: Method = "procrustes", seed: int = 0,
-               val_fraction: float = 0.2, progress: Progress | None = None, key: Mapping[str, str] | None = None,
-               mlp: MLPConfig = DEFAULT_MLP) -> Bridge:
+def fit_bridge(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    *,
+    method: Method = "procrustes",
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    progress: Progress | None = None,
+    key: Mapping[str, str] | None = None,
+    mlp: MLPConfig = DEFAULT_MLP,
+) -> Bridge:
     """Fit a SRC (N, Ds) -> TGT (N, Dt) bridge (row i of src pairs with row i of tgt) and score it held out.
 
     `key` names the two spaces (source_id, source_rev, target_id, target_rev), stored with the bridge.
@@ -288,19 +329,35 @@ def fit_bridge(src: np.ndarray, tgt: np.ndarray, *, method: Method = "procrustes
         noise = resolve_noise(mlp, s.shape[1])
     else:
         weights, info = _fit_linear(method, s, t, split, report)
-    info = {"seed": seed, "val_fraction": val_fraction, "n_rows": len(s), "n_train": len(split.train),
-            "n_inner": len(split.inner), "n_heldout": len(split.heldout), **info}
-    bridge = Bridge(method, s.shape[1], t.shape[1], _readonly(weights), {}, dict(key or {}), noise, history, {},
-                    info)
+    info = {
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "n_rows": len(s),
+        "n_train": len(split.train),
+        "n_inner": len(split.inner),
+        "n_heldout": len(split.heldout),
+        **info,
+    }
+    bridge = Bridge(method, s.shape[1], t.shape[1], _readonly(weights), {}, dict(key or {}), noise, history, {}, info)
     heldout = pair_metrics(bridge.apply(s[split.heldout]), t[split.heldout])
-    report(1.0, f"{method}: held-out R@1 {heldout['R@1']:.3f}, MRR {heldout['MRR']:.3f} "
-                f"(chance {heldout['chance_R@1']:.3f})")
+    report(
+        1.0,
+        f"{method}: held-out R@1 {heldout['R@1']:.3f}, MRR {heldout['MRR']:.3f} (chance {heldout['chance_R@1']:.3f})",
+    )
     return replace(bridge, heldout=heldout)
 
 
-def fit_best(src: np.ndarray, tgt: np.ndarray, *, methods: Sequence[Method] = METHODS, seed: int = 0,
-             val_fraction: float = 0.2, progress: Progress | None = None, key: Mapping[str, str] | None = None,
-             mlp: MLPConfig = DEFAULT_MLP) -> Bridge:
+def fit_best(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    *,
+    methods: Sequence[Method] = METHODS,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    progress: Progress | None = None,
+    key: Mapping[str, str] | None = None,
+    mlp: MLPConfig = DEFAULT_MLP,
+) -> Bridge:
     """Fit every method on the same split; keep the best held-out R@1 (then MRR). All scores: `.candidates`."""
     if not methods:
         raise ValueError("need at least one method to choose from")
@@ -310,11 +367,13 @@ def fit_best(src: np.ndarray, tgt: np.ndarray, *, methods: Sequence[Method] = ME
     report = progress or (lambda fraction, message: None)
     fitted: dict[str, Bridge] = {}
     for i, method in enumerate(methods):
+
         def sub(fraction: float, message: str, i: int = i) -> None:
             report((i + fraction) / len(methods), message)
 
-        fitted[method] = fit_bridge(src, tgt, method=method, seed=seed, val_fraction=val_fraction, progress=sub,
-                                    key=key, mlp=mlp)
+        fitted[method] = fit_bridge(
+            src, tgt, method=method, seed=seed, val_fraction=val_fraction, progress=sub, key=key, mlp=mlp
+        )
     best = max(fitted.values(), key=lambda b: rank_key(dict(b.heldout)))
     report(1.0, f"best bridge: {best.method} (held-out R@1 {best.heldout['R@1']:.3f})")
     return replace(best, candidates={m: dict(b.heldout) for m, b in fitted.items()})
@@ -355,23 +414,33 @@ def load_bridge(path: str | os.PathLike) -> Bridge:
     method = data.get("method")
     if method not in METHODS:
         raise ValueError(f"{path.name}: unknown bridge method {method!r}")
-    needed = ("mean_src", "skip.weight", "fc1.weight", "fc2.weight") if method == "mlp" else (
-        "mean_src", "W", "mean_tgt")
+    needed = (
+        ("mean_src", "skip.weight", "fc1.weight", "fc2.weight") if method == "mlp" else ("mean_src", "W", "mean_tgt")
+    )
     missing = [name for name in needed if name not in weights]
     if missing:
         raise ValueError(f"{path.name}: {method} bridge is missing tensor(s) {missing}")
-    return Bridge(method, int(data["source_dim"]), int(data["target_dim"]), _readonly(weights),
-                  dict(data.get("heldout", {})), dict(data.get("key", {})), float(data.get("noise_std", 0.0)),
-                  History.from_json(data.get("history", {})), dict(data.get("candidates", {})),
-                  dict(data.get("info", {})))
+    return Bridge(
+        method,
+        int(data["source_dim"]),
+        int(data["target_dim"]),
+        _readonly(weights),
+        dict(data.get("heldout", {})),
+        dict(data.get("key", {})),
+        float(data.get("noise_std", 0.0)),
+        History.from_json(data.get("history", {})),
+        dict(data.get("candidates", {})),
+        dict(data.get("info", {})),
+    )
 
 
 def _slug(text: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text or "none").strip("_.")[:60] or "none"
 
 
-def bridge_cache_path(root: str | os.PathLike, source_id: str, source_rev: str | None, target_id: str,
-                      target_rev: str | None) -> Path:
+def bridge_cache_path(
+    root: str | os.PathLike, source_id: str, source_rev: str | None, target_id: str, target_rev: str | None
+) -> Path:
     """Where the bridge between two backbones lives: readable names plus a hash of the exact key (no clashes)."""
     exact = json.dumps([source_id, source_rev, target_id, target_rev])
     digest = hashlib.sha256(exact.encode()).hexdigest()[:12]

@@ -65,14 +65,15 @@ def load_models(settings: Settings, present: Collection[str], log: Log) -> tuple
     """Only the towers the data needs: CLIP for text + image, CLAP for text + audio (the other stays None)."""
     from transformers.utils import logging as hf_logging
 
-    from .encoders import Encoders, default_cache_dir, load_encoder
+    from .encoders import Encoders, Role, default_cache_dir, load_encoder
     from .runtime import pick_device
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would drown the progress lines
     device = pick_device(settings.device)
     root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     towers: dict[str, object] = {"clip": None, "clap": None}
-    for role, other in (("clip", "image"), ("clap", "audio")):
+    pairs: tuple[tuple[Role, str], ...] = (("clip", "image"), ("clap", "audio"))
+    for role, other in pairs:
         if "text" in present and other in present:
             model_id = getattr(settings, role)
             log(f"Loading {role.upper()} {model_id} on {device}")
@@ -84,9 +85,9 @@ def load_models(settings: Settings, present: Collection[str], log: Log) -> tuple
                 tiny_root=root / "models",
             )
     models: dict = {"loaded": True, "preset": settings.preset}
-    for role, encoder in towers.items():
-        models[role] = getattr(encoder, "model_id", None)
-        models[f"{role}_revision"] = getattr(encoder, "revision", None)
+    for name, encoder in towers.items():
+        models[name] = getattr(encoder, "model_id", None)
+        models[f"{name}_revision"] = getattr(encoder, "revision", None)
     loaded = [e for e in towers.values() if e is not None]
     models["device"] = str(device)
     models["dtype"] = str(getattr(loaded[0], "dtype", "")).replace("torch.", "") if loaded else None

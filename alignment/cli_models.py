@@ -67,8 +67,11 @@ def load_matrix(path: str | os.PathLike, *, allow_3d: bool = False) -> np.ndarra
                 elif len(keys) == 1:
                     key = keys[0]
                 else:
-                    raise InputError(name, f"has no tensor 'embeddings' and {len(keys)} tensors "
-                                           f"({', '.join(sorted(keys)[:8]) or 'none'}); which one is meant?")
+                    raise InputError(
+                        name,
+                        f"has no tensor 'embeddings' and {len(keys)} tensors "
+                        f"({', '.join(sorted(keys)[:8]) or 'none'}); which one is meant?",
+                    )
                 array = handle.get_tensor(key)
         except (SafetensorError, TypeError) as exc:  # TypeError: BF16, which numpy cannot hold
             raise InputError(name, f"cannot be read as .safetensors ({exc})") from None
@@ -123,11 +126,15 @@ def run_bridge_fit(args: argparse.Namespace, log: Any) -> int:
         raise InputError(str(out), "--out must be a .safetensors file")
     src, tgt = load_matrix(args.source), load_matrix(args.target)
     if len(src) != len(tgt):
-        raise ValueError(f"--source and --target must have one row per pair: {args.source} has {len(src)} rows "
-                         f"(shape {src.shape}), {args.target} has {len(tgt)} (shape {tgt.shape})")
+        raise ValueError(
+            f"--source and --target must have one row per pair: {args.source} has {len(src)} rows "
+            f"(shape {src.shape}), {args.target} has {len(tgt)} (shape {tgt.shape})"
+        )
     key = bridge_key(args.source_model or "", args.source_revision, args.target_model or "", args.target_revision)
-    mlp = MLPConfig(noise_std=args.noise_std, train=TrainConfig(max_epochs=args.max_epochs, device=args.device,
-                                                                cpu_threads=args.threads))
+    mlp = MLPConfig(
+        noise_std=args.noise_std,
+        train=TrainConfig(max_epochs=args.max_epochs, device=args.device, cpu_threads=args.threads),
+    )
     progress = getattr(log, "progress", None)
     common = dict(seed=args.seed, val_fraction=args.val_fraction, progress=progress, key=key, mlp=mlp)
     if args.method == "best":
@@ -138,8 +145,10 @@ def run_bridge_fit(args: argparse.Namespace, log: Any) -> int:
         bridge = fit_bridge(src, tgt, method=args.method, **common)  # type: ignore[arg-type]
     save_bridge(out, bridge)
     got = bridge.heldout
-    print(f"bridge {bridge.method} {bridge.source_dim}->{bridge.target_dim}: held-out R@1 {got['R@1']:.3f}, "
-          f"MRR {got['MRR']:.3f} on {int(got['n_heldout'])} rows (chance {got['chance_R@1']:.3f}); wrote {out}")
+    print(
+        f"bridge {bridge.method} {bridge.source_dim}->{bridge.target_dim}: held-out R@1 {got['R@1']:.3f}, "
+        f"MRR {got['MRR']:.3f} on {int(got['n_heldout'])} rows (chance {got['chance_R@1']:.3f}); wrote {out}"
+    )
     return 0
 
 
@@ -181,19 +190,33 @@ def run_fusion_train(args: argparse.Namespace, log: Any) -> int:
     views = _views(args.views)
     target = load_matrix(args.target)
     if len(target) != len(views[0]):
-        raise ValueError(f"--target must have one row per item: {args.target} has {len(target)} rows, "
-                         f"the views have {len(views[0])}")
+        raise ValueError(
+            f"--target must have one row per item: {args.target} has {len(target)} rows, the views have {len(views[0])}"
+        )
     mask = _mask(args.mask, len(target), len(views))
-    config = TrainConfig(max_epochs=args.max_epochs, lr=args.lr, batch_size=args.batch_size, device=args.device,
-                         cpu_threads=args.threads)
+    config = TrainConfig(
+        max_epochs=args.max_epochs, lr=args.lr, batch_size=args.batch_size, device=args.device, cpu_threads=args.threads
+    )
     names = tuple(args.names) if args.names else tuple(Path(p).stem for p in args.views)
-    model = train_fusion(views, target, method=args.method, mask=mask, seed=args.seed, val_fraction=args.val_fraction,
-                         config=config, heads=args.heads, modality_dropout=args.modality_dropout, names=names,
-                         progress=getattr(log, "progress", None))
+    model = train_fusion(
+        views,
+        target,
+        method=args.method,
+        mask=mask,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        config=config,
+        heads=args.heads,
+        modality_dropout=args.modality_dropout,
+        names=names,
+        progress=getattr(log, "progress", None),
+    )
     save_fusion(out, model)
     got = model.heldout
-    print(f"fusion {model.method} of {model.n_modalities} views: held-out R@1 {got['R@1']:.3f}, MRR "
-          f"{got['MRR']:.3f} on {int(got['n_heldout'])} items (chance {got['chance_R@1']:.3f}); wrote {out}")
+    print(
+        f"fusion {model.method} of {model.n_modalities} views: held-out R@1 {got['R@1']:.3f}, MRR "
+        f"{got['MRR']:.3f} on {int(got['n_heldout'])} items (chance {got['chance_R@1']:.3f}); wrote {out}"
+    )
     return 0
 
 
@@ -203,19 +226,23 @@ def run_fusion_apply(args: argparse.Namespace, log: Any) -> int:
 
     model = load_fusion(args.model)
     if args.attention and model.method not in ("weighted", "attention"):
-        raise ValueError(f"--attention: a {model.method} fusion has no attention weights "
-                         "(only weighted and attention do)")
+        raise ValueError(
+            f"--attention: a {model.method} fusion has no attention weights (only weighted and attention do)"
+        )
     views = _views(args.views)
     if len(views) != model.n_modalities:
-        raise ValueError(f"{args.model} fuses {model.n_modalities} views ({', '.join(model.names)}), "
-                         f"got {len(views)} --views")
+        raise ValueError(
+            f"{args.model} fuses {model.n_modalities} views ({', '.join(model.names)}), got {len(views)} --views"
+        )
     fused, weights = model.apply(views, _mask(args.mask, len(views[0]), len(views)))
     save_matrix(args.out, fused)
     if args.attention and weights is not None:
         save_matrix(args.attention, weights)
     log(f"Fused {len(fused)} items with the {model.method} head")
-    print(f"wrote {args.out} {fused.shape}" + (f" and {args.attention} {weights.shape}"
-                                               if args.attention and weights is not None else ""))
+    print(
+        f"wrote {args.out} {fused.shape}"
+        + (f" and {args.attention} {weights.shape}" if args.attention and weights is not None else "")
+    )
     return 0
 
 
@@ -225,33 +252,56 @@ def run_fusion_apply(args: argparse.Namespace, log: Any) -> int:
 def _common(parser: argparse.ArgumentParser, *, training: bool) -> None:
     if training:
         parser.add_argument("--seed", type=int, default=0, help="split, initialisation and batches (default: 0)")
-        parser.add_argument("--val-fraction", type=float, default=0.2,
-                            help="share of rows held out for the reported metrics (default: 0.2)")
+        parser.add_argument(
+            "--val-fraction",
+            type=float,
+            default=0.2,
+            help="share of rows held out for the reported metrics (default: 0.2)",
+        )
         parser.add_argument("--max-epochs", type=int, default=100, help="upper bound on epochs (default: 100)")
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                            help="where to train (default: auto = GPU when present)")
-        parser.add_argument("--threads", type=int, default=None,
-                            help="torch CPU threads while training (default: leave as is)")
+        parser.add_argument(
+            "--device",
+            default="auto",
+            choices=["auto", "cpu", "cuda", "mps"],
+            help="where to train (default: auto = GPU when present)",
+        )
+        parser.add_argument(
+            "--threads", type=int, default=None, help="torch CPU threads while training (default: leave as is)"
+        )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
 
 def add_subcommands(subparsers: Any) -> None:
     """Add `bridge {fit,apply}` and `fusion {train,apply}` to an argparse subparsers object."""
-    bridge = subparsers.add_parser("bridge", help="fit or apply a bridge between two embedding spaces",
-                                   description="Map one backbone's space into another's (e.g. CLAP -> CLIP), "
-                                               "fitted on the same texts embedded in both.")
+    bridge = subparsers.add_parser(
+        "bridge",
+        help="fit or apply a bridge between two embedding spaces",
+        description="Map one backbone's space into another's (e.g. CLAP -> CLIP), "
+        "fitted on the same texts embedded in both.",
+    )
     actions = bridge.add_subparsers(dest="action", metavar="ACTION", required=True)
-    fit = actions.add_parser("fit", help="fit a bridge on paired rows", description=(
-        "Fit SOURCE -> TARGET where row i of --source and row i of --target embed the same caption."))
+    fit = actions.add_parser(
+        "fit",
+        help="fit a bridge on paired rows",
+        description=("Fit SOURCE -> TARGET where row i of --source and row i of --target embed the same caption."),
+    )
     fit.add_argument("--source", required=True, metavar="SRC", help="source-space embeddings (.npy/.safetensors)")
     fit.add_argument("--target", required=True, metavar="TGT", help="target-space embeddings, row i = row i of SRC")
-    fit.add_argument("--method", choices=["procrustes", "ridge", "mlp", "best"], default="best",
-                     help="best = fit all three and keep the best held-out R@1 (default: best)")
+    fit.add_argument(
+        "--method",
+        choices=["procrustes", "ridge", "mlp", "best"],
+        default="best",
+        help="best = fit all three and keep the best held-out R@1 (default: best)",
+    )
     fit.add_argument("--out", required=True, metavar="BRIDGE.safetensors")
-    fit.add_argument("--noise-std", type=float, default=None,
-                     help="MLP: Gaussian noise std per input coordinate while training "
-                          "(default: 1/sqrt(source dim), a noise vector about as long as the embedding)")
+    fit.add_argument(
+        "--noise-std",
+        type=float,
+        default=None,
+        help="MLP: Gaussian noise std per input coordinate while training "
+        "(default: 1/sqrt(source dim), a noise vector about as long as the embedding)",
+    )
     fit.add_argument("--source-model", help="source backbone id, stored with the bridge")
     fit.add_argument("--source-revision", help="source backbone revision")
     fit.add_argument("--target-model", help="target backbone id")
@@ -266,20 +316,32 @@ def add_subcommands(subparsers: Any) -> None:
     _common(apply, training=False)
     apply.set_defaults(run=run_bridge_apply)
 
-    fusion = subparsers.add_parser("fusion", help="train or apply a fusion head over several modalities",
-                                   description="Turn items with several modality embeddings into one vector.")
+    fusion = subparsers.add_parser(
+        "fusion",
+        help="train or apply a fusion head over several modalities",
+        description="Turn items with several modality embeddings into one vector.",
+    )
     actions = fusion.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = actions.add_parser("train", help="train a fusion head against target embeddings")
-    train.add_argument("--views", nargs="+", required=True, metavar="VIEW",
-                       help="one file per modality, (N, D) or (N, T, D) token features, all in one space")
+    train.add_argument(
+        "--views",
+        nargs="+",
+        required=True,
+        metavar="VIEW",
+        help="one file per modality, (N, D) or (N, T, D) token features, all in one space",
+    )
     train.add_argument("--target", required=True, metavar="T", help="(N, D) target, e.g. the caption embeddings")
     train.add_argument("--method", choices=["mean", "concat", "weighted", "attention"], default="attention")
     train.add_argument("--out", required=True, metavar="F.safetensors")
     train.add_argument("--mask", metavar="MASK.npy", help="(N, M) bool, False = modality missing for that item")
     train.add_argument("--names", nargs="+", help="modality names (default: the view file names)")
     train.add_argument("--heads", type=int, default=None, help="attention heads (default: by dimension)")
-    train.add_argument("--modality-dropout", type=float, default=0.0,
-                       help="chance of hiding each modality of a training item (default: 0)")
+    train.add_argument(
+        "--modality-dropout",
+        type=float,
+        default=0.0,
+        help="chance of hiding each modality of a training item (default: 0)",
+    )
     train.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate (default: 3e-3)")
     train.add_argument("--batch-size", type=int, default=128, help="InfoNCE batch (default: 128)")
     _common(train, training=True)
@@ -296,8 +358,9 @@ def add_subcommands(subparsers: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m alignment.cli_models",
-                                     description="Bridges and fusion heads on saved embeddings")
+    parser = argparse.ArgumentParser(
+        prog="python -m alignment.cli_models", description="Bridges and fusion heads on saved embeddings"
+    )
     add_subcommands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     return parser
 

@@ -11,7 +11,7 @@ from .cache import EmbeddingCache
 from .config import Limits
 from .data import Item, Loaded, PathLike, load_files, load_texts
 from .embed import EmbedStats, embed_items
-from .encoders import Encoders
+from .encoders import ClapEncoder, ClipEncoder, Encoders
 from .similarity import Match, Scores, best_matches
 
 Progress = Callable[[float, str], None]
@@ -99,7 +99,7 @@ def compare(
 
     notes = _truncation_notes(encoders, t_items)
     stats: dict[str, EmbedStats] = {}
-    steps = [
+    steps: list[tuple[str, ClipEncoder | ClapEncoder, list[Item], str]] = [
         ("clip_text", encoders.clip, t_items, "CLIP text"),
         ("clip_image", encoders.clip, i_items, "CLIP images"),
         ("clap_text", encoders.clap, t_items, "CLAP text"),

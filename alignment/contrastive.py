@@ -72,8 +72,10 @@ def check_paired(src: object, tgt: object, names: tuple[str, str] = ("source", "
     """Two arrays whose row i describe the same item: same N, each finite; returned as unit float32 rows."""
     a, b = check_matrix(src, names[0]), check_matrix(tgt, names[1])
     if len(a) != len(b):
-        raise ValueError(f"{names[0]} and {names[1]} must have one row per pair: got {len(a)} and {len(b)} rows "
-                         f"(shapes {a.shape} and {b.shape})")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have one row per pair: got {len(a)} and {len(b)} rows "
+            f"(shapes {a.shape} and {b.shape})"
+        )
     return unit(a, names[0]), unit(b, names[1])
 
 
@@ -101,14 +103,18 @@ def split_rows(n: int, *, val_fraction: float, seed: int, inner_fraction: float 
     if not 0.0 < inner_fraction < 0.9:
         raise ValueError(f"inner_fraction must be in (0, 0.9), got {inner_fraction}")
     if n < MIN_ROWS:
-        raise ValueError(f"need at least {MIN_ROWS} paired rows ({MIN_FIT} to fit, {MIN_INNER} to choose on, "
-                         f"{MIN_HELDOUT} to report on), got {n}")
+        raise ValueError(
+            f"need at least {MIN_ROWS} paired rows ({MIN_FIT} to fit, {MIN_INNER} to choose on, "
+            f"{MIN_HELDOUT} to report on), got {n}"
+        )
     order = np.random.default_rng(seed).permutation(n)
     n_heldout = max(MIN_HELDOUT, round(val_fraction * n))
     n_inner = max(MIN_INNER, round(inner_fraction * (n - n_heldout)))
     if n - n_heldout - n_inner < MIN_FIT:
-        raise ValueError(f"val_fraction={val_fraction} leaves {n - n_heldout - n_inner} of {n} rows to fit on; "
-                         f"need at least {MIN_FIT} (lower val_fraction or add rows)")
+        raise ValueError(
+            f"val_fraction={val_fraction} leaves {n - n_heldout - n_inner} of {n} rows to fit on; "
+            f"need at least {MIN_FIT} (lower val_fraction or add rows)"
+        )
     heldout, inner, train = np.split(order, [n_heldout, n_heldout + n_inner])
     return Split(np.sort(train), np.sort(inner), np.sort(heldout))
 
@@ -120,8 +126,15 @@ def pair_metrics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Retrieval pred -> target where row i pairs with row i (pair keys = row index): R@1/5/10, MRR, chance."""
     keys = [str(i) for i in range(len(pred))]
     got = retrieval_metrics(unit(pred, "predictions"), unit(target, "targets"), keys, keys).to_json()
-    return {"R@1": got["R@1"], "R@5": got["R@5"], "R@10": got["R@10"], "MRR": got["MRR"],
-            "median_rank": got["median_rank"], "n_heldout": got["n_queries"], "chance_R@1": 1.0 / len(pred)}
+    return {
+        "R@1": got["R@1"],
+        "R@5": got["R@5"],
+        "R@10": got["R@10"],
+        "MRR": got["MRR"],
+        "median_rank": got["median_rank"],
+        "n_heldout": got["n_queries"],
+        "chance_R@1": 1.0 / len(pred),
+    }
 
 
 def rank_key(metrics: dict[str, float]) -> tuple[float, float]:
@@ -157,11 +170,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 2:
-            raise ValueError(f"need max_epochs >= 1, patience >= 1, batch_size >= 2 (got {self.max_epochs}, "
-                             f"{self.patience}, {self.batch_size})")
+            raise ValueError(
+                f"need max_epochs >= 1, patience >= 1, batch_size >= 2 (got {self.max_epochs}, "
+                f"{self.patience}, {self.batch_size})"
+            )
         if not (self.lr > 0 and self.temperature > 0 and self.weight_decay >= 0):
-            raise ValueError(f"need lr > 0, temperature > 0, weight_decay >= 0 (got {self.lr}, {self.temperature}, "
-                             f"{self.weight_decay})")
+            raise ValueError(
+                f"need lr > 0, temperature > 0, weight_decay >= 0 (got {self.lr}, {self.temperature}, "
+                f"{self.weight_decay})"
+            )
 
 
 @dataclass(frozen=True)
@@ -175,14 +192,23 @@ class History:
     seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"train": list(self.train), "val": list(self.val), "best_epoch": self.best_epoch,
-                "stopped_early": self.stopped_early, "seconds": self.seconds}
+        return {
+            "train": list(self.train),
+            "val": list(self.val),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "seconds": self.seconds,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> History:
-        return cls(tuple(float(v) for v in data.get("train", ())), tuple(float(v) for v in data.get("val", ())),
-                   int(data.get("best_epoch", 0)), bool(data.get("stopped_early", False)),
-                   float(data.get("seconds", 0.0)))
+        return cls(
+            tuple(float(v) for v in data.get("train", ())),
+            tuple(float(v) for v in data.get("val", ())),
+            int(data.get("best_epoch", 0)),
+            bool(data.get("stopped_early", False)),
+            float(data.get("seconds", 0.0)),
+        )
 
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -211,10 +237,19 @@ def torch_threads(n: int | None, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def fit_contrastive(model: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
-                    val_loss: Callable[[], float], *, n_train: int, config: TrainConfig, seed: int,
-                    device: torch.device, progress: Progress | None = None, label: str = "Training",
-                    param_groups: list[dict] | None = None) -> History:
+def fit_contrastive(
+    model: nn.Module,
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    val_loss: Callable[[], float],
+    *,
+    n_train: int,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    progress: Progress | None = None,
+    label: str = "Training",
+    param_groups: list[dict] | None = None,
+) -> History:
     """AdamW over `model` with early stopping on `val_loss`; the best epoch's weights are restored.
 
     `batch_loss(indices, generator)` returns the loss of one batch of training rows (indices into the
@@ -223,13 +258,23 @@ def fit_contrastive(model: nn.Module, batch_loss: Callable[[torch.Tensor, torch.
     temperature sharpens long after retrieval stops improving, and early stopping would never fire.
     """
     with torch_threads(config.cpu_threads, device):
-        return _fit(model, batch_loss, val_loss, n_train, config, seed, device, progress or _silent, label,
-                    param_groups)
+        return _fit(
+            model, batch_loss, val_loss, n_train, config, seed, device, progress or _silent, label, param_groups
+        )
 
 
-def _fit(model: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
-         val_loss: Callable[[], float], n_train: int, config: TrainConfig, seed: int, device: torch.device,
-         report: Progress, label: str, param_groups: list[dict] | None) -> History:
+def _fit(
+    model: nn.Module,
+    batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    val_loss: Callable[[], float],
+    n_train: int,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    report: Progress,
+    label: str,
+    param_groups: list[dict] | None,
+) -> History:
     groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     optimiser = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator(device=device)
@@ -251,7 +296,7 @@ def _fit(model: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator],
         total, steps = 0.0, 0
         # Drop the last short batch: InfoNCE with a handful of negatives is a noisy, easy loss.
         for first in range(0, n_train - batch + 1, batch):
-            loss = batch_loss(order[first:first + batch], generator)
+            loss = batch_loss(order[first : first + batch], generator)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -266,8 +311,10 @@ def _fit(model: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator],
             best_state = copy.deepcopy(model.state_dict())
         else:
             waited += 1
-        report(epoch / config.max_epochs,
-               f"{label}: epoch {epoch}, train loss {train_losses[-1]:.4f}, validation loss {current:.4f}")
+        report(
+            epoch / config.max_epochs,
+            f"{label}: epoch {epoch}, train loss {train_losses[-1]:.4f}, validation loss {current:.4f}",
+        )
         if waited >= config.patience:
             stopped = True
             break

@@ -158,7 +158,7 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(source, f"not a readable image (PNG, JPEG, BMP, WebP or GIF): {exc}") from None
-    image = ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(image)  # type: ignore[assignment]  # an Image, no longer the ImageFile
     if "A" in image.mode or "transparency" in image.info:  # alpha, or a transparent colour (P, and RGB/L PNG tRNS)
         background = Image.new("RGB", image.size, "white")
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))

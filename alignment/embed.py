@@ -91,7 +91,10 @@ def embed_dataset(
     by_modality = {m: [i for i in items if i.modality == m] for m in ("text", "image", "audio")}
     spaces: dict[str, Embedded] = {}
     notes: list[str] = []
-    plan = (("clip", encoders.clip, "image"), ("clap", encoders.clap, "audio"))
+    plan: tuple[tuple[str, ClipEncoder | ClapEncoder, str], ...] = (
+        ("clip", encoders.clip, "image"),
+        ("clap", encoders.clap, "audio"),
+    )
     for step, (space, encoder, other) in enumerate(plan):
         members = by_modality["text"] + by_modality[other]
         if not by_modality[other] or not by_modality["text"]:

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -67,8 +67,8 @@ class Encoder:
         dtype: torch.dtype,
         batch_size: int = 32,
     ) -> None:
-        self.model = model.to(device=device, dtype=dtype).eval()
-        self.processor = processor
+        self.model = model.to(device=device, dtype=dtype).eval()  # type: ignore[call-arg]  # transformers' stubs
+        self.processor: Any = processor  # a CLIPProcessor or ClapProcessor
         self.tokenizer = processor.tokenizer  # type: ignore[attr-defined]
         self.model_id = model_id
         self.revision = revision

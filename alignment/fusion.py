@@ -54,8 +54,16 @@ from .runtime import pick_device
 Method = Literal["mean", "concat", "weighted", "attention"]
 METHODS: tuple[Method, ...] = get_args(Method)
 FORMAT = "alignment.fusion/1"
-__all__ = ["FusionComparison", "FusionModel", "METHODS", "Views", "compare_fusion_methods", "load_fusion",
-           "save_fusion", "train_fusion"]
+__all__ = [
+    "FusionComparison",
+    "FusionModel",
+    "METHODS",
+    "Views",
+    "compare_fusion_methods",
+    "load_fusion",
+    "save_fusion",
+    "train_fusion",
+]
 
 Views = Sequence[np.ndarray]  # M arrays, each (N, D) or (N, T_m, D)
 GATE_LR_SCALE = 10.0  # the few parameters that set the mixing (weights' logits, query, modality embedding)
@@ -76,8 +84,9 @@ class Prepared:
     mask: np.ndarray  # (N, M) bool, True = present
 
 
-def prepare_views(views: Views, mask: np.ndarray | None = None, *, dim: int | None = None,
-                  n_modalities: int | None = None) -> Prepared:
+def prepare_views(
+    views: Views, mask: np.ndarray | None = None, *, dim: int | None = None, n_modalities: int | None = None
+) -> Prepared:
     """Check M views of N items (same N, same D, finite where present) and normalise them.
 
     Values of absent entries (mask False) are ignored, NaN included. Every item needs one present modality.
@@ -100,16 +109,18 @@ def prepare_views(views: Views, mask: np.ndarray | None = None, *, dim: int | No
     n = len(arrays[0])
     shapes = [a.shape for a in arrays]
     if any(len(a) != n for a in arrays):
-        raise ValueError(f"every view needs one row per item: got row counts {[s[0] for s in shapes]} "
-                         f"(shapes {shapes})")
+        raise ValueError(
+            f"every view needs one row per item: got row counts {[s[0] for s in shapes]} (shapes {shapes})"
+        )
     d = dim if dim is not None else arrays[0].shape[-1]
     if any(a.shape[-1] != d for a in arrays):
         raise ValueError(f"views must share one embedding dimension {d}: got shapes {shapes}")
     m_count = len(arrays)
     present = np.ones((n, m_count), dtype=bool) if mask is None else np.asarray(mask)
     if present.shape != (n, m_count) or present.dtype.kind not in "biu":
-        raise ValueError(f"mask must be a bool array (N, M) = ({n}, {m_count}), got shape {present.shape} "
-                         f"dtype {present.dtype}")
+        raise ValueError(
+            f"mask must be a bool array (N, M) = ({n}, {m_count}), got shape {present.shape} dtype {present.dtype}"
+        )
     present = present.astype(bool)
     empty = np.flatnonzero(~present.any(axis=1))
     if empty.size:
@@ -124,8 +135,10 @@ def prepare_views(views: Views, mask: np.ndarray | None = None, *, dim: int | No
         finite = np.isfinite(flat).all(axis=1).reshape(n, -1).all(axis=1)  # (N,)
         if not finite.all():
             bad = np.flatnonzero(~finite)
-            raise ValueError(f"view {m} row {bad[0]} holds NaN or infinite values ({bad.size} bad rows of {n}); "
-                             "mark missing modalities in the mask instead")
+            raise ValueError(
+                f"view {m} row {bad[0]} holds NaN or infinite values ({bad.size} bad rows of {n}); "
+                "mark missing modalities in the mask instead"
+            )
         norms = np.linalg.norm(tokens.astype(np.float64), axis=-1)  # (N, T_m)
         zero = np.argwhere((norms == 0) & present[:, m, None])
         if len(zero):
@@ -136,8 +149,7 @@ def prepare_views(views: Views, mask: np.ndarray | None = None, *, dim: int | No
         pooled[:, m] = np.where(pooled_norm > 0, mean / np.where(pooled_norm == 0, 1.0, pooled_norm), 0.0)
         token_parts.append(tokens)
         token_modality += [m] * tokens.shape[1]
-    return Prepared(pooled, np.concatenate(token_parts, axis=1), np.asarray(token_modality, dtype=np.int64),
-                    present)
+    return Prepared(pooled, np.concatenate(token_parts, axis=1), np.asarray(token_modality, dtype=np.int64), present)
 
 
 # ---------------------------------------------------------------------------- the model
@@ -146,12 +158,18 @@ def prepare_views(views: Views, mask: np.ndarray | None = None, *, dim: int | No
 class _FusionNet(nn.Module):
     """One module for every method: (tokens, token modality, mask) -> (unit fused (B, D), weights (B, M) | None)."""
 
-    def __init__(self, method: Method, n_modalities: int, dim: int, heads: int = 1, temperature: float = 0.05,
-                 learn_temperature: bool = True) -> None:
+    def __init__(
+        self,
+        method: Method,
+        n_modalities: int,
+        dim: int,
+        heads: int = 1,
+        temperature: float = 0.05,
+        learn_temperature: bool = True,
+    ) -> None:
         super().__init__()
         self.method, self.n_modalities, self.dim, self.heads = method, n_modalities, dim, heads
-        self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / temperature))),
-                                        requires_grad=learn_temperature)
+        self.logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / temperature))), requires_grad=learn_temperature)
         if method == "concat":
             self.proj = nn.Linear(n_modalities * dim, dim)
             with torch.no_grad():  # start at the mean of the modalities
@@ -180,8 +198,9 @@ class _FusionNet(nn.Module):
         rest = [p for name, p in self.named_parameters() if name not in gates and p.requires_grad]
         return [{"params": rest, "lr": lr}, {"params": fast, "lr": lr * GATE_LR_SCALE}]
 
-    def forward(self, pooled: torch.Tensor, tokens: torch.Tensor, token_modality: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, pooled: torch.Tensor, tokens: torch.Tensor, token_modality: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # pooled (B, M, D), tokens (B, T, D), token_modality (T,), mask (B, M) bool
         weights: torch.Tensor | None = None
         if self.method == "mean":
@@ -197,8 +216,9 @@ class _FusionNet(nn.Module):
             fused, weights = self._attend(tokens, token_modality, mask)
         return F.normalize(fused, dim=-1), weights
 
-    def _attend(self, tokens: torch.Tensor, token_modality: torch.Tensor,
-                mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _attend(
+        self, tokens: torch.Tensor, token_modality: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         b, t, d = tokens.shape
         h, dh = self.heads, d // self.heads
         keys = self.key(tokens) + self.modality_embedding[token_modality]  # (B, T, D)
@@ -246,15 +266,27 @@ class FusionModel:
         return torch.from_numpy(np.array(self.weights["logits"])).softmax(dim=0).numpy()
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "method": self.method, "n_modalities": self.n_modalities, "dim": self.dim,
-                "heads": self.heads, "heldout": dict(self.heldout), "history": self.history.to_json(),
-                "names": list(self.names), "info": dict(self.info)}
+        return {
+            "format": FORMAT,
+            "method": self.method,
+            "n_modalities": self.n_modalities,
+            "dim": self.dim,
+            "heads": self.heads,
+            "heldout": dict(self.heldout),
+            "history": self.history.to_json(),
+            "names": list(self.names),
+            "info": dict(self.info),
+        }
 
 
 def _tensors(p: Prepared, device: torch.device, rows: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
     pick = slice(None) if rows is None else rows
-    return (torch.from_numpy(p.pooled[pick]).to(device), torch.from_numpy(p.tokens[pick]).to(device),
-            torch.from_numpy(p.token_modality).to(device), torch.from_numpy(p.mask[pick]).to(device))
+    return (
+        torch.from_numpy(p.pooled[pick]).to(device),
+        torch.from_numpy(p.tokens[pick]).to(device),
+        torch.from_numpy(p.token_modality).to(device),
+        torch.from_numpy(p.mask[pick]).to(device),
+    )
 
 
 def _readonly(weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -277,10 +309,20 @@ def default_heads(dim: int) -> int:
 # ---------------------------------------------------------------------------- training
 
 
-def train_fusion(views: Views, target: np.ndarray, *, method: Method = "attention", mask: np.ndarray | None = None,
-                 seed: int = 0, val_fraction: float = 0.2, config: TrainConfig = DEFAULT_TRAIN,
-                 heads: int | None = None, modality_dropout: float = 0.0, names: Sequence[str] = (),
-                 progress: Progress | None = None) -> FusionModel:
+def train_fusion(
+    views: Views,
+    target: np.ndarray,
+    *,
+    method: Method = "attention",
+    mask: np.ndarray | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    config: TrainConfig = DEFAULT_TRAIN,
+    heads: int | None = None,
+    modality_dropout: float = 0.0,
+    names: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> FusionModel:
     """Train one fusion head so fused items retrieve their target (N, D) rows; report held-out R@1 / MRR.
 
     `modality_dropout`: chance of hiding each present modality of a training item (at least one is kept),
@@ -297,17 +339,39 @@ def train_fusion(views: Views, target: np.ndarray, *, method: Method = "attentio
     if names and len(names) != m_count:
         raise ValueError(f"need one name per modality view (got {len(names)} names for {m_count} views)")
     split = split_rows(n, val_fraction=val_fraction, seed=seed)
-    return _train(prepared, tgt, split, method=method, seed=seed, config=config,
-                  heads=heads or default_heads(d), dropout=modality_dropout, names=tuple(names), report=report)
+    return _train(
+        prepared,
+        tgt,
+        split,
+        method=method,
+        seed=seed,
+        config=config,
+        heads=heads or default_heads(d),
+        dropout=modality_dropout,
+        names=tuple(names),
+        report=report,
+    )
 
 
-def _train(prepared: Prepared, tgt: np.ndarray, split: Split, *, method: Method, seed: int, config: TrainConfig,
-           heads: int, dropout: float, names: tuple[str, ...], report: Progress) -> FusionModel:
+def _train(
+    prepared: Prepared,
+    tgt: np.ndarray,
+    split: Split,
+    *,
+    method: Method,
+    seed: int,
+    config: TrainConfig,
+    heads: int,
+    dropout: float,
+    names: tuple[str, ...],
+    report: Progress,
+) -> FusionModel:
     n, m_count, d = prepared.pooled.shape
     device = pick_device(config.device) if method != "mean" else torch.device("cpu")
     heads = heads if method == "attention" else 1
-    model = seeded_init(seed, lambda: _FusionNet(method, m_count, d, heads, config.temperature,
-                                                 config.learn_temperature)).to(device)
+    model = seeded_init(
+        seed, lambda: _FusionNet(method, m_count, d, heads, config.temperature, config.learn_temperature)
+    ).to(device)
     history = History()
     start = time.perf_counter()
     if method != "mean":
@@ -329,14 +393,31 @@ def _train(prepared: Prepared, tgt: np.ndarray, split: Split, *, method: Method,
         def val_loss() -> float:  # fixed temperature: see contrastive.fit_contrastive
             return float(info_nce(model(*inner)[0], y_inner, reference))
 
-        history = fit_contrastive(model, batch_loss, val_loss, n_train=len(split.train), config=config, seed=seed,
-                                  device=device, progress=report, label=f"{method} fusion",
-                                  param_groups=model.param_groups(config.lr))
+        history = fit_contrastive(
+            model,
+            batch_loss,
+            val_loss,
+            n_train=len(split.train),
+            config=config,
+            seed=seed,
+            device=device,
+            progress=report,
+            label=f"{method} fusion",
+            param_groups=model.param_groups(config.lr),
+        )
     weights = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    info = {"seed": seed, "n_rows": n, "n_train": len(split.train), "n_inner": len(split.inner),
-            "n_heldout": len(split.heldout), "device": str(device), "modality_dropout": dropout,
-            "temperature": float(np.exp(-model.logit_scale.item())), "seconds": time.perf_counter() - start,
-            "train_config": {k: getattr(config, k) for k in config.__dataclass_fields__}}
+    info = {
+        "seed": seed,
+        "n_rows": n,
+        "n_train": len(split.train),
+        "n_inner": len(split.inner),
+        "n_heldout": len(split.heldout),
+        "device": str(device),
+        "modality_dropout": dropout,
+        "temperature": float(np.exp(-model.logit_scale.item())),
+        "seconds": time.perf_counter() - start,
+        "train_config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+    }
     fusion = FusionModel(method, m_count, d, heads, _readonly(weights), {}, history, names, info)
     with torch.inference_mode():  # what `apply` runs, on the already prepared held-out rows
         fused, _ = fusion._module(*_tensors(prepared, torch.device("cpu"), split.heldout))
@@ -353,11 +434,20 @@ class FusionComparison:
     models: Mapping[str, FusionModel]
 
 
-def compare_fusion_methods(views: Views, target: np.ndarray, *, methods: Sequence[Method] = METHODS,
-                           mask: np.ndarray | None = None, seed: int = 0, val_fraction: float = 0.2,
-                           config: TrainConfig = DEFAULT_TRAIN, heads: int | None = None,
-                           modality_dropout: float = 0.0, names: Sequence[str] = (),
-                           progress: Progress | None = None) -> FusionComparison:
+def compare_fusion_methods(
+    views: Views,
+    target: np.ndarray,
+    *,
+    methods: Sequence[Method] = METHODS,
+    mask: np.ndarray | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    config: TrainConfig = DEFAULT_TRAIN,
+    heads: int | None = None,
+    modality_dropout: float = 0.0,
+    names: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> FusionComparison:
     """Train each method on one seeded split; table of held-out R@1, MRR... including single-modality rows.
 
     A single modality is scored on the held-out items that have it (its `n_heldout` says how many).
@@ -376,20 +466,45 @@ def compare_fusion_methods(views: Views, target: np.ndarray, *, methods: Sequenc
     rows: list[dict[str, object]] = []
     models: dict[str, FusionModel] = {}
     for i, method in enumerate(methods):
+
         def sub(fraction: float, message: str, i: int = i) -> None:
             report((i + fraction) / len(methods), message)
 
-        model = _train(prepared, tgt, split, method=method, seed=seed, config=config,
-                       heads=heads or default_heads(d), dropout=modality_dropout, names=labels, report=sub)
+        model = _train(
+            prepared,
+            tgt,
+            split,
+            method=method,
+            seed=seed,
+            config=config,
+            heads=heads or default_heads(d),
+            dropout=modality_dropout,
+            names=labels,
+            report=sub,
+        )
         models[method] = model
-        rows.append({"method": method, **model.heldout, "epochs": len(model.history.train),
-                     "best_epoch": model.history.best_epoch, "seconds": model.info["seconds"]})
+        rows.append(
+            {
+                "method": method,
+                **model.heldout,
+                "epochs": len(model.history.train),
+                "best_epoch": model.history.best_epoch,
+                "seconds": model.info["seconds"],
+            }
+        )
     for m, label in enumerate(labels):
         held = split.heldout[prepared.mask[split.heldout, m]]
         if len(held) < 2:
             continue
-        rows.append({"method": f"only {label}", **pair_metrics(prepared.pooled[held, m], tgt[held]), "epochs": 0,
-                     "best_epoch": 0, "seconds": 0.0})
+        rows.append(
+            {
+                "method": f"only {label}",
+                **pair_metrics(prepared.pooled[held, m], tgt[held]),
+                "epochs": 0,
+                "best_epoch": 0,
+                "seconds": 0.0,
+            }
+        )
     rows.sort(key=lambda r: (-float(r["R@1"]), -float(r["MRR"])))  # type: ignore[arg-type]
     report(1.0, f"best fusion: {rows[0]['method']} (held-out R@1 {float(rows[0]['R@1']):.3f})")  # type: ignore[arg-type]
     return FusionComparison(tuple(rows), models)
@@ -429,12 +544,21 @@ def load_fusion(path: str | os.PathLike) -> FusionModel:
         raise ValueError(f"{path.name}: metadata is not valid JSON ({exc.msg})") from None
     if data.get("method") not in METHODS:
         raise ValueError(f"{path.name}: unknown fusion method {data.get('method')!r}")
-    model = FusionModel(data["method"], int(data["n_modalities"]), int(data["dim"]), int(data["heads"]),
-                        _readonly(weights), dict(data.get("heldout", {})), History.from_json(data.get("history", {})),
-                        tuple(data.get("names", ())), dict(data.get("info", {})))
+    model = FusionModel(
+        data["method"],
+        int(data["n_modalities"]),
+        int(data["dim"]),
+        int(data["heads"]),
+        _readonly(weights),
+        dict(data.get("heldout", {})),
+        History.from_json(data.get("history", {})),
+        tuple(data.get("names", ())),
+        dict(data.get("info", {})),
+    )
     shape = seeded_init(0, lambda: _FusionNet(model.method, model.n_modalities, model.dim, model.heads))
     expected = set(shape.state_dict())
     if set(weights) != expected:
-        raise ValueError(f"{path.name}: {model.method} fusion expects tensors {sorted(expected)}, "
-                         f"found {sorted(weights)}")
+        raise ValueError(
+            f"{path.name}: {model.method} fusion expects tensors {sorted(expected)}, found {sorted(weights)}"
+        )
     return model

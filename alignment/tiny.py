@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from transformers import (
     CLIPModel,
     CLIPProcessor,
     CLIPTokenizer,
+    PreTrainedModel,
+    ProcessorMixin,
     RobertaTokenizer,
 )
 
@@ -151,12 +154,12 @@ def tiny_clap(*, seed: int = 0) -> tuple[ClapModel, ClapProcessor]:
     return model, ClapProcessor(feature_extractor=features, tokenizer=tokenizer)
 
 
-def save(model: torch.nn.Module, processor: object, directory: str | os.PathLike[str]) -> Path:
+def save(model: PreTrainedModel, processor: ProcessorMixin, directory: str | os.PathLike[str]) -> Path:
     """`save_pretrained` both halves into one directory, written to a temp name then renamed (atomic)."""
     directory = Path(directory)
     tmp = directory.with_name(f".{directory.name}.tmp{os.getpid()}")
-    model.save_pretrained(tmp)  # type: ignore[attr-defined]
-    processor.save_pretrained(tmp)  # type: ignore[attr-defined]
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
     if directory.exists():  # another process finished first; keep its copy
         shutil.rmtree(tmp)
     else:
@@ -166,7 +169,7 @@ def save(model: torch.nn.Module, processor: object, directory: str | os.PathLike
 
 def ensure_tiny_checkpoint(role: str, root: str | os.PathLike[str]) -> Path:
     """Directory holding the tiny `clip` or `clap` checkpoint under `root`, built on first use."""
-    builders = {"clip": tiny_clip, "clap": tiny_clap}
+    builders: dict[str, Callable[[], tuple[PreTrainedModel, ProcessorMixin]]] = {"clip": tiny_clip, "clap": tiny_clap}
     if role not in builders:
         raise ValueError(f"unknown tiny role {role!r} (expected 'clip' or 'clap')")
     key = hashlib.sha256(f"{role}-{TINY_VERSION}".encode()).hexdigest()[:12]
