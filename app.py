@@ -21,6 +21,7 @@ from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
 from ui.errors_tab import build_errors_tab
 from ui.explain_tab import build_explain_tab
+from ui.fusion_tab import build_fusion_tab
 from ui.one_space import one_space_handler
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -325,6 +326,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 example_audio=ASSETS / "audio" / "siren_sweep.flac",
                 concurrency_id=ENCODERS,
             )
+        with gr.Tab("Fusion"):
+            build_fusion_tab(concurrency_id=ENCODERS)
     return demo
 
 

@@ -30,6 +30,7 @@ ENDPOINTS = {
     "/one_space": "test_one_space_equals_the_bridge_applied_by_the_library",
     "/explain_image": "test_explain_tab.test_image_explanation_equals_the_library",
     "/explain_audio": "test_explain_tab.test_audio_explanation_equals_the_library",
+    "/fusion": "test_fusion_tab.test_fusion_tab_equals_the_library_and_fusion_beats_each_modality",
 }
 EXAMPLES = app.bundled_examples()
 OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs
