@@ -19,7 +19,7 @@ from alignment.data import read_text_file, split_lines
 from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
-from ui.errors_tab import build_errors_tab
+from ui.errors_tab import build_errors_tab, explain_pair
 from ui.explain_tab import build_explain_tab
 from ui.fusion_tab import build_fusion_tab
 from ui.one_space import one_space_handler
@@ -229,7 +229,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
         gr.Markdown(header_markdown(settings, encoders))
-        with gr.Tab("Compare"):
+        with gr.Tabs() as tabs, gr.Tab("Compare", id="compare"):
             with gr.Row():
                 with gr.Column():
                     texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
@@ -309,8 +309,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             concurrency_id=ENCODERS,
         )
 
-        with gr.Tab("Alignment errors"):
-            build_errors_tab(
+        with tabs, gr.Tab("Alignment errors", id="errors"):
+            errors_state, error_number, explain_error = build_errors_tab(
                 tags_root=root / "tags",
                 encoders_for=lambda modalities: (encoders, models),
                 cache=cache,
@@ -318,16 +318,30 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 example=ASSETS / "paired.csv",
                 concurrency_id=ENCODERS,
             )
-        with gr.Tab("Explain"):
-            build_explain_tab(
+        with tabs, gr.Tab("Explain", id="explain"):
+            image_text, image_file, audio_text, audio_file = build_explain_tab(
                 encoders,
                 limits=settings.limits,
                 example_image=ASSETS / "images" / "coffee.jpg",
                 example_audio=ASSETS / "audio" / "siren_sweep.flac",
                 concurrency_id=ENCODERS,
             )
-        with gr.Tab("Fusion"):
+        with tabs, gr.Tab("Fusion", id="fusion"):
             build_fusion_tab(concurrency_id=ENCODERS)
+
+        def to_explain(explorer: object, number: str) -> tuple:
+            """The selected error's text and image (or sound) into the Explain tab, and switch to it."""
+            text, modality, path = explain_pair(explorer, number)  # type: ignore[arg-type]
+            if modality == "image":
+                return text, path, gr.skip(), gr.skip(), gr.Tabs(selected="explain")
+            return gr.skip(), gr.skip(), text, path, gr.Tabs(selected="explain")
+
+        explain_error.click(
+            to_explain,
+            [errors_state, error_number],
+            [image_text, image_file, audio_text, audio_file, tabs],
+            api_name="explain_error",
+        )
     return demo
 
 

@@ -29,8 +29,9 @@ def orthonormal_rows(rng: np.random.Generator, k: int, d: int) -> np.ndarray:
     return q.T
 
 
-def paired_spaces(n: int, kind: Kind, *, seed: int = 0, k: int = 8, ds: int = 24, dt: int = 32,
-                  noise: float = 0.05, gain: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+def paired_spaces(
+    n: int, kind: Kind, *, seed: int = 0, k: int = 8, ds: int = 24, dt: int = 32, noise: float = 0.05, gain: float = 0.4
+) -> tuple[np.ndarray, np.ndarray]:
     """(src (n, ds), tgt (n, dt)) unit rows from the same latents z.
 
     src = z A (A isometric) in every case; tgt = z B for "isometric" (B isometric: an exact rotation between
@@ -54,8 +55,17 @@ def paired_spaces(n: int, kind: Kind, *, seed: int = 0, k: int = 8, ds: int = 24
     return noisy(rng, z @ a, noise), noisy(rng, t, noise)
 
 
-def text_and_audio(n: int, *, seed: int = 0, k: int = 8, ds: int = 24, dt: int = 32, noise: float = 0.05,
-                   offset: float = 1.0, extra: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def text_and_audio(
+    n: int,
+    *,
+    seed: int = 0,
+    k: int = 8,
+    ds: int = 24,
+    dt: int = 32,
+    noise: float = 0.05,
+    offset: float = 1.0,
+    extra: float = 0.6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src_text, tgt_text, src_audio): the source space's second modality is the same latents through the
     same map plus a constant offset (length `offset`: a modality gap) and extra noise, like CLAP audio vs text.
 
@@ -75,8 +85,9 @@ def text_and_audio(n: int, *, seed: int = 0, k: int = 8, ds: int = 24, dt: int =
     return noisy(rng, text, noise), noisy(rng, target, noise), unit(audio)
 
 
-def split_identity(n: int, *, seed: int = 0, k: int = 16, d: int = 32,
-                   noise: float = 0.1) -> tuple[list[np.ndarray], np.ndarray]:
+def split_identity(
+    n: int, *, seed: int = 0, k: int = 16, d: int = 32, noise: float = 0.1
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Two modalities that each carry half of the item's identity: A sees latents 0..k/2, B the rest."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, k))
@@ -86,8 +97,9 @@ def split_identity(n: int, *, seed: int = 0, k: int = 16, d: int = 32,
     return [noisy(rng, z[:, :h] @ c[:h], noise), noisy(rng, z[:, h:] @ c[h:], noise)], target
 
 
-def planted_noise_modality(n: int, *, seed: int = 0, k: int = 8, d: int = 32,
-                           noise: float = 0.2) -> tuple[list[np.ndarray], np.ndarray]:
+def planted_noise_modality(
+    n: int, *, seed: int = 0, k: int = 8, d: int = 32, noise: float = 0.2
+) -> tuple[list[np.ndarray], np.ndarray]:
     """[pure noise, informative]: modality 0 is random unit vectors, modality 1 a noisy copy of the target."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, k))

@@ -30,6 +30,7 @@ ENDPOINTS = {
     "/one_space": "test_one_space_equals_the_bridge_applied_by_the_library",
     "/explain_image": "test_explain_tab.test_image_explanation_equals_the_library",
     "/explain_audio": "test_explain_tab.test_audio_explanation_equals_the_library",
+    "/explain_error": "test_errors_tab.test_explain_error_sends_the_pair_to_the_explain_tab",
     "/fusion": "test_fusion_tab.test_fusion_tab_equals_the_library_and_fusion_beats_each_modality",
 }
 EXAMPLES = app.bundled_examples()
@@ -235,8 +236,9 @@ def test_one_space_equals_the_bridge_applied_by_the_library(client: Client, enco
     assert "bridge CLAP→CLIP" in info and "held-out caption R@1" in info
 
     root = Path(tiny_settings.cache_dir)
-    space = shared_space(encoders, CORPUS, root=root, cache=EmbeddingCache(root / "embeddings"),
-                         max_captions=CPU_CAPTIONS)
+    space = shared_space(
+        encoders, CORPUS, root=root, cache=EmbeddingCache(root / "embeddings"), max_captions=CPU_CAPTIONS
+    )
     assert space.loaded, "the app fitted and cached the bridge; the library must find the same file"
     direct = compare(encoders, example["texts"], example["images"], example["audio"])
     expected = direct.clip_image @ space.to_clip(direct.clap_audio).T  # (I, A)

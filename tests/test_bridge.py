@@ -122,8 +122,9 @@ def test_noise_augmentation_transfers_to_a_shifted_modality() -> None:
         rows = split_rows(N, val_fraction=HELDOUT, seed=seed).heldout
         scores = {}
         for noise in (0.0, 1 / np.sqrt(24)):  # none vs the default: a noise vector about as long as the input
-            bridge = fit_bridge(text, target, method="mlp", seed=seed, val_fraction=HELDOUT,
-                                mlp=MLPConfig(noise_std=noise, train=FAST))
+            bridge = fit_bridge(
+                text, target, method="mlp", seed=seed, val_fraction=HELDOUT, mlp=MLPConfig(noise_std=noise, train=FAST)
+            )
             assert bridge.heldout["R@1"] >= 0.9  # both fit the text itself
             scores[noise] = r1(bridge, audio, target, rows)
         augmented, plain = scores[1 / np.sqrt(24)], scores[0.0]
@@ -178,8 +179,12 @@ def test_save_load_round_trip_is_exact(method: str, tmp_path, isometric: tuple[n
     probe = src[400:460]
     assert np.array_equal(loaded.apply(probe), bridge.apply(probe))  # bitwise
     assert loaded.to_json() == json.loads(json.dumps(bridge.to_json()))
-    assert loaded.key == {"source_id": "laion/clap-htsat-unfused", "source_rev": "abc123",
-                          "target_id": "openai/clip-vit-base-patch32", "target_rev": ""}
+    assert loaded.key == {
+        "source_id": "laion/clap-htsat-unfused",
+        "source_rev": "abc123",
+        "target_id": "openai/clip-vit-base-patch32",
+        "target_rev": "",
+    }
     assert (loaded.method, loaded.source_dim, loaded.target_dim) == (method, 24, 32)
     assert loaded.noise_std == (0.1 if method == "mlp" else 0.0)
     assert loaded.heldout == bridge.heldout and loaded.history == bridge.history
@@ -200,9 +205,11 @@ def test_cache_path_is_keyed_by_both_models_and_revisions(tmp_path) -> None:
     a = bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r1", "openai/clip-vit-base-patch32", "r2")
     assert a == bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r1", "openai/clip-vit-base-patch32", "r2")
     assert a.suffix == ".safetensors" and a.parent.parent == tmp_path and "/" not in a.name
-    others = {bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r9", "openai/clip-vit-base-patch32", "r2"),
-              bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r1", "openai/clip-vit-base-patch32", None),
-              bridge_cache_path(tmp_path, "laion/clap_htsat_unfused", "r1", "openai/clip-vit-base-patch32", "r2")}
+    others = {
+        bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r9", "openai/clip-vit-base-patch32", "r2"),
+        bridge_cache_path(tmp_path, "laion/clap-htsat-unfused", "r1", "openai/clip-vit-base-patch32", None),
+        bridge_cache_path(tmp_path, "laion/clap_htsat_unfused", "r1", "openai/clip-vit-base-patch32", "r2"),
+    }
     assert a not in others and len(others) == 3  # the hash separates ids that slug to the same text
 
 

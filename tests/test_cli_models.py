@@ -40,17 +40,39 @@ def paired(tmp_path):
 def test_bridge_fit_and_apply(paired, capsys) -> None:
     folder, src, tgt = paired
     out = folder / "bridge.safetensors"
-    assert run(["bridge", "fit", "--source", str(folder / "clap_text.npy"), "--target",
-                str(folder / "clip_text.safetensors"), "--method", "procrustes", "--out", str(out),
-                "--source-model", "laion/clap-htsat-unfused", "--target-model", "openai/clip-vit-base-patch32",
-                "--target-revision", "r2", *QUICK]) == 0
+    assert (
+        run(
+            [
+                "bridge",
+                "fit",
+                "--source",
+                str(folder / "clap_text.npy"),
+                "--target",
+                str(folder / "clip_text.safetensors"),
+                "--method",
+                "procrustes",
+                "--out",
+                str(out),
+                "--source-model",
+                "laion/clap-htsat-unfused",
+                "--target-model",
+                "openai/clip-vit-base-patch32",
+                "--target-revision",
+                "r2",
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     assert "held-out R@1 1.000" in capsys.readouterr().out
     bridge = load_bridge(out)
     assert bridge.method == "procrustes" and bridge.key["target_rev"] == "r2"
 
     mapped = folder / "mapped.npy"
-    assert run(["bridge", "apply", "--bridge", str(out), "--input", str(folder / "clap_text.npy"),
-                "--out", str(mapped)]) == 0
+    assert (
+        run(["bridge", "apply", "--bridge", str(out), "--input", str(folder / "clap_text.npy"), "--out", str(mapped)])
+        == 0
+    )
     y = np.load(mapped)
     assert y.shape == (300, 32) and y.dtype == np.float32
     assert np.array_equal(y, bridge.apply(src))
@@ -59,8 +81,24 @@ def test_bridge_fit_and_apply(paired, capsys) -> None:
 def test_bridge_fit_best_lists_every_method(paired, capsys) -> None:
     folder, _, _ = paired
     out = folder / "best.safetensors"
-    assert run(["bridge", "fit", "--source", str(folder / "clap_text.npy"), "--target",
-                str(folder / "clip_text.safetensors"), "--method", "best", "--out", str(out), *QUICK]) == 0
+    assert (
+        run(
+            [
+                "bridge",
+                "fit",
+                "--source",
+                str(folder / "clap_text.npy"),
+                "--target",
+                str(folder / "clip_text.safetensors"),
+                "--method",
+                "best",
+                "--out",
+                str(out),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for method in ("procrustes", "ridge", "mlp"):
         assert f"{method}: held-out R@1" in printed
@@ -75,8 +113,24 @@ def test_fusion_train_and_apply_with_attention(tmp_path) -> None:
         np.save(paths[-1], view)
     np.save(tmp_path / "target.npy", target)
     model_path = tmp_path / "fusion.safetensors"
-    assert run(["fusion", "train", "--views", *paths, "--target", str(tmp_path / "target.npy"), "--method",
-                "attention", "--out", str(model_path), *QUICK]) == 0
+    assert (
+        run(
+            [
+                "fusion",
+                "train",
+                "--views",
+                *paths,
+                "--target",
+                str(tmp_path / "target.npy"),
+                "--method",
+                "attention",
+                "--out",
+                str(model_path),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     model = load_fusion(model_path)
     assert model.names == ("noise", "signal")
 
@@ -84,8 +138,25 @@ def test_fusion_train_and_apply_with_attention(tmp_path) -> None:
     mask[0, 0] = False
     np.save(tmp_path / "mask.npy", mask)
     out, att = tmp_path / "fused.npy", tmp_path / "att.npy"
-    assert run(["fusion", "apply", "--model", str(model_path), "--views", *paths, "--mask", str(tmp_path / "mask.npy"),
-                "--out", str(out), "--attention", str(att)]) == 0
+    assert (
+        run(
+            [
+                "fusion",
+                "apply",
+                "--model",
+                str(model_path),
+                "--views",
+                *paths,
+                "--mask",
+                str(tmp_path / "mask.npy"),
+                "--out",
+                str(out),
+                "--attention",
+                str(att),
+            ]
+        )
+        == 0
+    )
     fused, weights = model.apply(views, mask)
     assert np.array_equal(np.load(out), fused)
     assert np.array_equal(np.load(att), weights) and np.load(att)[0, 0] == 0.0
@@ -129,27 +200,90 @@ def test_bad_inputs_raise_value_errors(paired, tmp_path) -> None:
     np.save(folder / "t.npy", tgt)
     mean_model = folder / "mean.safetensors"
     views = [str(folder / "clip_text.safetensors"), str(folder / "t.npy")]
-    assert run(["fusion", "train", "--views", *views, "--target", str(folder / "t.npy"), "--method", "mean",
-                "--out", str(mean_model), *QUICK]) == 0
+    assert (
+        run(
+            [
+                "fusion",
+                "train",
+                "--views",
+                *views,
+                "--target",
+                str(folder / "t.npy"),
+                "--method",
+                "mean",
+                "--out",
+                str(mean_model),
+                *QUICK,
+            ]
+        )
+        == 0
+    )
     with pytest.raises(ValueError, match=r"a mean fusion has no attention weights"):
-        run(["fusion", "apply", "--model", str(mean_model), "--views", *views, "--out", str(folder / "y.npy"),
-             "--attention", str(folder / "a.npy")])
+        run(
+            [
+                "fusion",
+                "apply",
+                "--model",
+                str(mean_model),
+                "--views",
+                *views,
+                "--out",
+                str(folder / "y.npy"),
+                "--attention",
+                str(folder / "a.npy"),
+            ]
+        )
     with pytest.raises(ValueError, match=r"fuses 2 views .* got 3 --views"):
-        run(["fusion", "apply", "--model", str(mean_model), "--views", *views, views[0], "--out",
-             str(folder / "y.npy")])
+        run(
+            ["fusion", "apply", "--model", str(mean_model), "--views", *views, views[0], "--out", str(folder / "y.npy")]
+        )
     np.save(folder / "t_short.npy", tgt[:-3])
     with pytest.raises(ValueError, match=r"one row per item in every file"):
-        run(["fusion", "train", "--views", views[0], str(folder / "t_short.npy"), "--target", str(folder / "t.npy"),
-             "--out", str(mean_model), *QUICK])
+        run(
+            [
+                "fusion",
+                "train",
+                "--views",
+                views[0],
+                str(folder / "t_short.npy"),
+                "--target",
+                str(folder / "t.npy"),
+                "--out",
+                str(mean_model),
+                *QUICK,
+            ]
+        )
     with pytest.raises(ValueError, match=r"--out must be a .safetensors file"):
-        run(["fusion", "train", "--views", *views, "--target", str(folder / "t.npy"), "--out",
-             str(folder / "f.npy"), *QUICK])
+        run(
+            [
+                "fusion",
+                "train",
+                "--views",
+                *views,
+                "--target",
+                str(folder / "t.npy"),
+                "--out",
+                str(folder / "f.npy"),
+                *QUICK,
+            ]
+        )
 
 
 def test_main_prints_one_error_line(paired, capsys) -> None:
     folder, _, tgt = paired
     np.save(folder / "short.npy", tgt[:-1])
-    status = main(["bridge", "fit", "--source", str(folder / "clap_text.npy"), "--target", str(folder / "short.npy"),
-                   "--out", str(folder / "b.safetensors"), "-q"])
+    status = main(
+        [
+            "bridge",
+            "fit",
+            "--source",
+            str(folder / "clap_text.npy"),
+            "--target",
+            str(folder / "short.npy"),
+            "--out",
+            str(folder / "b.safetensors"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and len(err) == 1 and err[0].startswith("error: --source and --target must have one row")

@@ -168,3 +168,17 @@ def test_bad_uploads_are_named_and_the_server_goes_on(client: Client, tmp_path) 
     with pytest.raises(AppError, match="Evaluate a dataset first"):
         client.predict("0", api_name="/error_detail")
     assert run_evaluate(client)["numbers"]["n_errors"] > 0
+
+
+def test_explain_error_sends_the_pair_to_the_explain_tab(client: Client) -> None:
+    errors = rows(run_evaluate(client)["errors"])
+    text_image = next(r for r in errors if r["direction"] == "text->image")
+    image_text, image, audio_text, audio = client.predict(str(text_image["#"]), api_name="/explain_error")
+    caption = next(line for line in EXAMPLE.read_text().splitlines() if line.startswith(f"{text_image['query']},"))
+    assert image_text == caption.split(",")[2]  # the query's caption text
+    assert Path(image["path"] if isinstance(image, dict) else image).suffix == ".png"
+    audio_error = next(r for r in errors if r["direction"] == "audio->text")
+    _, _, audio_text, audio = client.predict(str(audio_error["#"]), api_name="/explain_error")
+    truth = next(line for line in EXAMPLE.read_text().splitlines() if line.startswith(f"{audio_error['truth']},"))
+    assert audio_text == truth.split(",")[2]
+    assert Path(audio["path"] if isinstance(audio, dict) else audio).suffix == ".wav"

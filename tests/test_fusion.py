@@ -43,15 +43,21 @@ def planted() -> tuple[list[np.ndarray], np.ndarray]:
 @pytest.fixture(scope="module")
 def planted_comparison(planted):
     views, target = planted
-    return compare_fusion_methods(views, target, seed=0, val_fraction=HELDOUT, config=FAST,
-                                  names=("noise", "signal"))
+    return compare_fusion_methods(views, target, seed=0, val_fraction=HELDOUT, config=FAST, names=("noise", "signal"))
 
 
 def test_fusion_beats_every_single_modality(split_case) -> None:
     views, target = split_case
     seen: list[tuple[float, str]] = []
-    comparison = compare_fusion_methods(views, target, seed=0, val_fraction=HELDOUT, config=FAST, names=("a", "b"),
-                                        progress=lambda fraction, message: seen.append((fraction, message)))
+    comparison = compare_fusion_methods(
+        views,
+        target,
+        seed=0,
+        val_fraction=HELDOUT,
+        config=FAST,
+        names=("a", "b"),
+        progress=lambda fraction, message: seen.append((fraction, message)),
+    )
     assert seen and all(0.0 <= f <= 1.0 for f, _ in seen) and seen[-1][0] == 1.0
     assert any("epoch 1, train loss" in message for _, message in seen)
     table = {row["method"]: row for row in comparison.table}
@@ -107,8 +113,9 @@ def test_missing_modalities_are_ignored(split_case) -> None:
     np.testing.assert_allclose(fused[0], views[0][0], atol=1e-6)
     np.testing.assert_allclose(fused[1], views[1][1], atol=1e-6)
 
-    attention = train_fusion(views, target, method="attention", seed=0, config=TrainConfig(cpu_threads=1, max_epochs=2),
-                             modality_dropout=0.3)
+    attention = train_fusion(
+        views, target, method="attention", seed=0, config=TrainConfig(cpu_threads=1, max_epochs=2), modality_dropout=0.3
+    )
     _, att = attention.apply([a, b], mask)
     assert att is not None
     assert att[0, 1] == 0.0 and att[1, 0] == 0.0
@@ -121,8 +128,9 @@ def test_attention_over_token_features() -> None:
     target = rng.standard_normal((n, d)).astype(np.float32)
     image_tokens = target[:, None, :] + 0.3 * rng.standard_normal((n, 5, d)).astype(np.float32)  # (N, T=5, D)
     text = rng.standard_normal((n, d)).astype(np.float32)  # (N, D) pooled view beside the tokens
-    model = train_fusion([image_tokens, text], target, method="attention", seed=0,
-                         config=TrainConfig(cpu_threads=1, max_epochs=3))
+    model = train_fusion(
+        [image_tokens, text], target, method="attention", seed=0, config=TrainConfig(cpu_threads=1, max_epochs=3)
+    )
     fused, attention = model.apply([image_tokens, text])
     assert fused.shape == (n, d) and attention is not None and attention.shape == (n, 2)
     np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-5)
@@ -138,8 +146,14 @@ def test_attention_over_token_features() -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_save_load_round_trip_is_exact(method: str, tmp_path, split_case) -> None:
     views, target = split_case
-    model = train_fusion([v[:300] for v in views], target[:300], method=method, seed=1,  # type: ignore[arg-type]
-                         config=TrainConfig(cpu_threads=1, max_epochs=2), names=("image", "text"))
+    model = train_fusion(
+        [v[:300] for v in views],
+        target[:300],
+        method=method,
+        seed=1,  # type: ignore[arg-type]
+        config=TrainConfig(cpu_threads=1, max_epochs=2),
+        names=("image", "text"),
+    )
     loaded = load_fusion(save_fusion(tmp_path / "f.safetensors", model))
     probe = [v[300:350] for v in views]
     mask = np.ones((50, 2), dtype=bool)

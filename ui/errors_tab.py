@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
+import soundfile as sf
 
 from alignment import figures
 from alignment.data import Item
@@ -249,8 +251,10 @@ def build_errors_tab(
     limits: object,
     example: Path,
     concurrency_id: str,
-) -> None:
-    """Lay out the tab inside the current gr.Blocks and wire its events (api names: evaluate, errors, ...)."""
+) -> tuple[gr.State, gr.Textbox, gr.Button]:
+    """Lay out the tab inside the current gr.Blocks and wire its events (api names: evaluate, errors, ...).
+
+    Returns (state, selected error number, "explain this pair" button) for the app to wire to the Explain tab."""
 
     def run(
         upload: str | None,
@@ -440,6 +444,7 @@ def build_errors_tab(
             with gr.Row():
                 save_button = gr.Button("Save tag", variant="primary")
                 export_button = gr.Button("Export tags (CSV)")
+            explain_button = gr.Button("Explain this pair (text vs image or sound) →")
             saved = gr.Markdown()
             exported = gr.File(label="Tags CSV", height=60)
     with gr.Row():
@@ -472,6 +477,35 @@ def build_errors_tab(
     number.change(show, [state, number], [head, *panes, near, projection, tag, note], api_name="error_detail")
     save_button.click(save, [state, number, tag, note, *filters], [saved, errors, count], api_name="tag_error")
     export_button.click(export, [state], [exported], api_name="export_tags")
+    return state, number, explain_button
+
+
+def explain_pair(explorer: Explorer | None, number: str) -> tuple[str, str, str]:
+    """(text, modality, media file) of an error's text side and its other side (the truth when the query is the
+    text, else the query), the media written to a temp file for the Explain tab."""
+    if explorer is None:
+        raise gr.Error("Evaluate a dataset and pick an error first.")
+    error = _error(explorer, number)
+    data = explorer.evaluation.spaces[error.space]
+    sides = [(data.modality[r], data.ids[r]) for r in (error.query_row, error.truth_row)]
+    text_side = next(((m, i) for m, i in sides if m == "text"), None)
+    media_side = next(((m, i) for m, i in sides if m != "text"), None)
+    text_item = explorer.source.item(*text_side) if text_side else None
+    media_item = explorer.source.item(*media_side) if media_side else None
+    if text_item is None or media_item is None:
+        raise gr.Error(
+            "This error has no text-and-media pair with content to explain (precomputed embeddings "
+            "carry no images or sounds)."
+        )
+    folder = Path(tempfile.mkdtemp(prefix="alignment-explain-"))
+    if media_item.modality == "image":
+        path = folder / "image.png"
+        media_item.payload.save(path)  # type: ignore[union-attr]
+    else:
+        path = folder / "audio.wav"
+        wave = media_item.payload
+        sf.write(path, wave.samples, wave.sample_rate)  # type: ignore[union-attr]
+    return str(text_item.payload), media_item.modality, str(path)
 
 
 def _error(explorer: Explorer, number: str) -> ErrorRow:

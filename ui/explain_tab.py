@@ -88,8 +88,10 @@ def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, li
 
 def build_explain_tab(
     encoders: Encoders, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
-) -> None:
-    """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio)."""
+) -> tuple[gr.Textbox, gr.Image, gr.Textbox, gr.Audio]:
+    """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio).
+
+    Returns its inputs (image text, image, audio text, audio) so other tabs can send a pair here."""
 
     def run_image(text: str, path: str | None, method: str, opacity: float) -> tuple:
         if not (text or "").strip() or not path:
@@ -172,3 +174,4 @@ def build_explain_tab(
         concurrency_limit=1,
         concurrency_id=concurrency_id,
     )
+    return image_text, image_file, audio_text, audio_file
