@@ -272,7 +272,13 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
                 numbers = gr.JSON()
             with gr.Accordion("One space: images and sounds compared through a CLAP → CLIP bridge", open=False):
-                one_button = gr.Button("Put the audio into CLIP space")
+                with gr.Row():
+                    corpus = gr.File(
+                        label="Your caption corpus (.txt, one caption per line; empty = the bundled 5,200)",
+                        file_types=[".txt"],
+                        height=100,
+                    )
+                    one_button = gr.Button("Put the audio into CLIP space")
                 one_info = gr.Markdown(
                     "CLIP and CLAP are separate spaces. A bridge fitted on a caption corpus through text (the "
                     "modality both share) maps CLAP audio into CLIP space; the first use fits and caches it."
@@ -302,7 +308,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
         one_button.click(
             one_space_handler(encoders, root=root, cache=cache),
-            inputs=[compared],
+            inputs=[compared, corpus],
             outputs=[one_info, heat_image_audio, full_matrix, joint, one_numbers],
             api_name="one_space",
             concurrency_limit=1,

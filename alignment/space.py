@@ -7,6 +7,7 @@ saved under a name keyed by both backbones' ids and revisions, so a later run lo
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,8 +76,12 @@ def shared_space(
     """Load the cached bridge between these two encoders, or fit one on `corpus` and cache it."""
     report = progress or (lambda fraction, message: None)
     clip, clap = encoders.clip, encoders.clap
-    path = bridge_cache_path(root, clap.model_id, clap.revision, clip.model_id, clip.revision)
     captions = read_corpus(corpus, max_captions=max_captions)
+    # keyed by the captions too: another corpus (or another sample of it) is another bridge
+    digest = hashlib.sha256("\n".join(captions).encode()).hexdigest()[:12]
+    path = bridge_cache_path(
+        Path(root) / f"corpus-{digest}", clap.model_id, clap.revision, clip.model_id, clip.revision
+    )
     if path.exists():
         report(1.0, f"Loaded the bridge {path.name}")
         return SharedSpace(load_bridge(path), path, True, len(captions))

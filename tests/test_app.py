@@ -229,10 +229,10 @@ def test_one_space_equals_the_bridge_applied_by_the_library(client: Client, enco
     from ui.one_space import CORPUS, CPU_CAPTIONS
 
     with pytest.raises(AppError, match="Run a comparison first"):
-        client.predict(api_name="/one_space")
+        client.predict(None, api_name="/one_space")
     example = EXAMPLES[0]
     run_compare(client, example)
-    info, image_audio, full, joint, numbers = client.predict(api_name="/one_space")
+    info, image_audio, full, joint, numbers = client.predict(None, api_name="/one_space")
     assert "bridge CLAP→CLIP" in info and "held-out caption R@1" in info
 
     root = Path(tiny_settings.cache_dir)
@@ -250,3 +250,15 @@ def test_one_space_equals_the_bridge_applied_by_the_library(client: Client, enco
     assert np.allclose(np.diag(numbers["full"]), 1.0, atol=1e-5)
     modalities = [t["name"] for t in plot(joint)["data"] if t["type"] == "scatter"]
     assert set(modalities) == {"text", "image", "audio"}, "all three modalities in one projection"
+
+
+def test_one_space_takes_the_users_corpus(client: Client, tmp_path: Path) -> None:
+    from ui.one_space import CORPUS
+
+    mine = tmp_path / "my_captions.txt"
+    mine.write_text("\n".join(CORPUS.read_text().splitlines()[:150]) + "\n")
+    run_compare(client, EXAMPLES[-1])
+    info, *_, numbers = client.predict(handle_file(str(mine)), api_name="/one_space")
+    assert "of 150 captions" in info
+    again, *_ = client.predict(handle_file(str(mine)), api_name="/one_space")
+    assert "loaded from" in again  # the same corpus finds its cached bridge

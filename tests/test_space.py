@@ -23,7 +23,9 @@ def test_bridge_is_fitted_once_then_loaded(encoders: Encoders, tmp_path) -> None
     cache = EmbeddingCache(tmp_path / "emb")
     first = shared_space(encoders, CORPUS, root=tmp_path, cache=cache, max_captions=200)
     assert not first.loaded and first.path.exists()
-    assert first.path.parent == tmp_path / "bridges"
+    assert first.path.parent.name == "bridges" and first.path.parent.parent.parent == tmp_path
+    other = shared_space(encoders, CORPUS, root=tmp_path, cache=cache, max_captions=150)
+    assert not other.loaded and other.path != first.path  # another sample of captions is another bridge
     assert dict(first.bridge.key) == {
         "source_id": "tiny",
         "source_rev": encoders.clap.revision,

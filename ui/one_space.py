@@ -75,11 +75,11 @@ def views(comparison: Comparison, space: SharedSpace) -> tuple:
 
 def one_space_handler(
     encoders: Encoders, *, root: Path, cache: EmbeddingCache
-) -> Callable[[Comparison | None, gr.Progress], tuple]:
+) -> Callable[[Comparison | None, str | None, gr.Progress], tuple]:
     """The event function: fit or load the bridge (progress bar on first use), then draw the views."""
     captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
 
-    def run(comparison: Comparison | None, progress: gr.Progress = gr.Progress()) -> tuple:
+    def run(comparison: Comparison | None, corpus: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
         if comparison is None:
             raise gr.Error("Run a comparison first: the one-space view maps its audio into CLIP space.")
         if not comparison.audio or not (comparison.images or comparison.texts):
@@ -87,7 +87,7 @@ def one_space_handler(
         try:
             space = shared_space(
                 encoders,
-                CORPUS,
+                corpus or CORPUS,
                 root=root,
                 cache=cache,
                 max_captions=captions,
