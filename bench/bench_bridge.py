@@ -36,8 +36,10 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[np.nd
     tgt = _unit(np.tanh(z @ rng.standard_normal((K, D)) / np.sqrt(K) * 2))
     c = rng.standard_normal((K, D))
     item = _unit(z @ c)
-    views = [_unit(z[:, a:b] @ c[a:b] + noise * rng.standard_normal((n, D)))
-             for a, b, noise in ((0, 32, 0.3), (32, 64, 0.3), (0, 64, 1.0))]  # one half, the other, all but noisy
+    views = [
+        _unit(z[:, a:b] @ c[a:b] + noise * rng.standard_normal((n, D)))
+        for a, b, noise in ((0, 32, 0.3), (32, 64, 0.3), (0, 64, 1.0))
+    ]  # one half, the other, all but noisy
     return src, tgt, views, item
 
 
@@ -45,8 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000])
     parser.add_argument("--epochs", type=int, default=10, help="epochs of each learned head (fixed)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch and BLAS threads for the whole run (default: as the libraries choose)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch and BLAS threads for the whole run (default: as the libraries choose)",
+    )
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
 
@@ -71,21 +77,50 @@ def main(argv: list[str] | None = None) -> int:
             bridge = fit_bridge(src, tgt, method=method, seed=0, mlp=MLPConfig(train=config))  # type: ignore[arg-type]
             seconds = time.perf_counter() - start
             epochs = len(bridge.history.train)
-            rows.append(["bridge", method, n, seconds, epochs or "-", seconds / epochs if epochs else "-",
-                         bridge.heldout["R@1"], load_average().split()[0]])
-            print(table(["kind", "method", "N", "s", "epochs", "s/epoch", "held-out R@1", "load 1m"], rows[-1:])
-                  .splitlines()[-1], flush=True)
-        fusion_config = TrainConfig(max_epochs=args.epochs, patience=args.epochs, lr=3e-3, batch_size=128,
-                                    cpu_threads=args.threads)
+            rows.append(
+                [
+                    "bridge",
+                    method,
+                    n,
+                    seconds,
+                    epochs or "-",
+                    seconds / epochs if epochs else "-",
+                    bridge.heldout["R@1"],
+                    load_average().split()[0],
+                ]
+            )
+            print(
+                table(
+                    ["kind", "method", "N", "s", "epochs", "s/epoch", "held-out R@1", "load 1m"], rows[-1:]
+                ).splitlines()[-1],
+                flush=True,
+            )
+        fusion_config = TrainConfig(
+            max_epochs=args.epochs, patience=args.epochs, lr=3e-3, batch_size=128, cpu_threads=args.threads
+        )
         start = time.perf_counter()
         comparison = compare_fusion_methods(views, item, seed=0, config=fusion_config, names=("a", "b", "ab"))
         for method, model in comparison.models.items():
             epochs = len(model.history.train)
             seconds = float(model.info["seconds"])  # type: ignore[arg-type]
-            rows.append(["fusion", method, n, seconds, epochs or "-", seconds / epochs if epochs else "-",
-                         model.heldout["R@1"], load_average().split()[0]])
-            print(table(["kind", "method", "N", "s", "epochs", "s/epoch", "held-out R@1", "load 1m"], rows[-1:])
-                  .splitlines()[-1], flush=True)
+            rows.append(
+                [
+                    "fusion",
+                    method,
+                    n,
+                    seconds,
+                    epochs or "-",
+                    seconds / epochs if epochs else "-",
+                    model.heldout["R@1"],
+                    load_average().split()[0],
+                ]
+            )
+            print(
+                table(
+                    ["kind", "method", "N", "s", "epochs", "s/epoch", "held-out R@1", "load 1m"], rows[-1:]
+                ).splitlines()[-1],
+                flush=True,
+            )
         print(f"  fusion total {time.perf_counter() - start:.1f} s", flush=True)
     print()
     print(table(["kind", "method", "N", "s", "epochs", "s/epoch", "held-out R@1", "load 1m"], rows))
