@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .bridge import Bridge, bridge_cache_path, bridge_key, fit_best, load_bridge, save_bridge
+from .bridge import Bridge, MLPConfig, bridge_cache_path, bridge_key, fit_best, load_bridge, save_bridge
 from .cache import EmbeddingCache
 from .config import Limits
+from .contrastive import TrainConfig
 from .data import load_texts, split_lines
 from .embed import embed_items
 from .encoders import Encoders
@@ -95,6 +96,7 @@ def shared_space(
         report(0.7 + 0.3 * fraction, message)
 
     key = bridge_key(clap.model_id, clap.revision, clip.model_id, clip.revision)
-    bridge = fit_best(source, target, key=key, progress=fitting)
+    # one torch thread: on a few shared cores two were 6-41x slower for these fits (docs/BENCHMARKS.md)
+    bridge = fit_best(source, target, key=key, progress=fitting, mlp=MLPConfig(train=TrainConfig(cpu_threads=1)))
     save_bridge(path, bridge)
     return SharedSpace(bridge, path, False, len(captions))
