@@ -42,11 +42,10 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 from scipy.linalg import orthogonal_procrustes
 from torch import nn
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .contrastive import (
     MIN_ROWS,
     History,
@@ -384,33 +383,13 @@ def fit_best(
 
 def save_bridge(path: str | os.PathLike, bridge: Bridge) -> Path:
     """Write weights + metadata (format, method, key, dims, held-out metrics, noise std...) as .safetensors."""
-    path = Path(path)
-    if path.suffix.lower() != ".safetensors":
-        raise ValueError(f"a bridge is saved as .safetensors, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {name: json.dumps(value) for name, value in bridge.to_json().items()}
-    meta["format"] = FORMAT  # a plain string, like alignment.precomputed's, so any reader can tell the kind
-    partial = path.with_name(path.name + ".partial")
-    save_file({k: np.ascontiguousarray(v) for k, v in bridge.weights.items()}, str(partial), metadata=meta)
-    os.replace(partial, path)
-    return path
+    return save_checkpoint(path, bridge.weights, bridge.to_json(), format=FORMAT, kind="bridge")
 
 
 def load_bridge(path: str | os.PathLike) -> Bridge:
     """Read a bridge written by `save_bridge`; ValueError says what is missing or of the wrong format."""
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-            weights = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{path.name}: not a readable .safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path.name}: not a bridge file (format {meta.get('format')!r}, expected {FORMAT!r})")
-    try:
-        data = {name: json.loads(value) for name, value in meta.items() if name != "format"}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name}: metadata is not valid JSON ({exc.msg})") from None
+    weights, data = load_checkpoint(path, format=FORMAT, kind="bridge")
     method = data.get("method")
     if method not in METHODS:
         raise ValueError(f"{path.name}: unknown bridge method {method!r}")

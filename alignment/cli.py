@@ -114,7 +114,8 @@ def _finite(value: object) -> object:
     return value
 
 
-def write_json(path: Path, content: dict) -> None:
+def write_json(path: Path, content: object) -> None:
+    """Strict JSON (NaN and infinities as null), written atomically."""
     _atomic_text(path, json.dumps(_finite(content), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 

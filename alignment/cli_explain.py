@@ -11,8 +11,6 @@ curves against random orders, see alignment.faithfulness). Registered by `alignm
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .cli import write_json
 from .config import add_arguments, settings_from
 from .errors import InputError
 
@@ -80,23 +79,6 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------- writers
 
 
-def _finite(value: object) -> object:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _write_json(path: Path, content: object) -> None:
-    partial = path.with_name(path.name + ".partial")
-    text = json.dumps(_finite(content), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def _write_npy(path: Path, array: np.ndarray) -> None:
     partial = path.with_name(path.name + ".partial.npy")
     np.save(partial, np.asarray(array, dtype=np.float32))
@@ -144,11 +126,11 @@ def _explain_image(args: argparse.Namespace, out: Path, log: Callable[[str], Non
     result = xi.explain(encoder, args.text, image, method=method)  # type: ignore[arg-type]  # checked above
     _write_npy(out / "image_relevance.npy", result.relevance)
     xi.overlay(image, result.relevance, opacity=args.opacity, box=result.box).save(out / "overlay.png")
-    _write_json(out / "tokens.json", [list(p) for p in xi.text_relevance(encoder, args.text, image).pairs()])
+    write_json(out / "tokens.json", [list(p) for p in xi.text_relevance(encoder, args.text, image).pairs()])
     if not args.no_faithfulness:
         log("Faithfulness: deletion and insertion curves")
         score = xi.image_score(encoder, args.text, image, baseline=args.baseline)
-        _write_json(
+        write_json(
             out / "faithfulness.json",
             _faithfulness(
                 score,
@@ -188,11 +170,11 @@ def _explain_audio(args: argparse.Namespace, out: Path, log: Callable[[str], Non
         mel, times, curve_t, curve = grad.mel, grad.times, grad.times, grad.relevance
     _write_npy(out / "time_relevance.npy", np.stack([curve_t, curve], axis=1))
     xa.spectrogram_image(mel, times, curve_t, curve, label=method).save(out / "overlay.png")
-    _write_json(out / "tokens.json", [list(p) for p in xa.text_relevance(encoder, args.text, wave).pairs()])
+    write_json(out / "tokens.json", [list(p) for p in xa.text_relevance(encoder, args.text, wave).pairs()])
     if not args.no_faithfulness:
         log("Faithfulness: deletion and insertion curves (silencing windows)")
         score_fn = xa.audio_score(encoder, args.text, wave, starts=starts, ends=ends)
-        _write_json(
+        write_json(
             out / "faithfulness.json",
             _faithfulness(
                 score_fn,

@@ -20,7 +20,6 @@ dropout. Held-out metrics: fused -> target retrieval (R@1, MRR, ...; pair key = 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -32,10 +31,9 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 from torch import nn
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .contrastive import (
     History,
     Progress,
@@ -515,33 +513,13 @@ def compare_fusion_methods(
 
 def save_fusion(path: str | os.PathLike, model: FusionModel) -> Path:
     """Write the head's weights and metadata (method, dims, heads, names, metrics, history) as .safetensors."""
-    path = Path(path)
-    if path.suffix.lower() != ".safetensors":
-        raise ValueError(f"a fusion model is saved as .safetensors, got {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    meta = {name: json.dumps(value) for name, value in model.to_json().items()}
-    meta["format"] = FORMAT  # a plain string, like alignment.precomputed's, so any reader can tell the kind
-    save_file({k: np.ascontiguousarray(v) for k, v in model.weights.items()}, str(partial), metadata=meta)
-    os.replace(partial, path)
-    return path
+    return save_checkpoint(path, model.weights, model.to_json(), format=FORMAT, kind="fusion model")
 
 
 def load_fusion(path: str | os.PathLike) -> FusionModel:
     """Read a head written by `save_fusion`; ValueError names a wrong format or missing tensors."""
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            meta = handle.metadata() or {}
-            weights = {name: handle.get_tensor(name) for name in handle.keys()}
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"{path.name}: not a readable .safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path.name}: not a fusion model (format {meta.get('format')!r}, expected {FORMAT!r})")
-    try:
-        data = {name: json.loads(value) for name, value in meta.items() if name != "format"}
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name}: metadata is not valid JSON ({exc.msg})") from None
+    weights, data = load_checkpoint(path, format=FORMAT, kind="fusion model")
     if data.get("method") not in METHODS:
         raise ValueError(f"{path.name}: unknown fusion method {data.get('method')!r}")
     model = FusionModel(
