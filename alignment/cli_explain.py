@@ -158,16 +158,9 @@ def _explain_audio(args: argparse.Namespace, out: Path, log: Callable[[str], Non
     wave = read_audio(path.read_bytes(), source=str(path), max_seconds=limits.max_audio_seconds)
     encoder = _load("clap", args, log)
     log(f"Explaining with {method}")
-    if method == "windows":
-        windows = xa.window_similarity(encoder, args.text, wave, window_seconds=args.window, hop_seconds=args.hop)
-        starts, ends, per_window, score = windows.starts, windows.ends, windows.relevance, windows.score
-        mel, times = xa.mel_spectrogram(encoder, wave)
-        curve_t, curve = windows.centers, windows.relevance
-    else:
-        grad = xa.mel_gradient(encoder, args.text, wave)
-        starts, ends = xa.window_bounds(encoder, wave, window_seconds=args.window, hop_seconds=args.hop)
-        per_window, score = xa.frames_to_windows(grad, starts, ends), grad.score
-        mel, times, curve_t, curve = grad.mel, grad.times, grad.times, grad.relevance
+    x = xa.explain(encoder, args.text, wave, method=method, window_seconds=args.window, hop_seconds=args.hop)
+    starts, ends, per_window, score = x.starts, x.ends, x.per_window, x.score
+    mel, times, curve_t, curve = x.mel, x.times, x.curve_times, x.curve
     _write_npy(out / "time_relevance.npy", np.stack([curve_t, curve], axis=1))
     xa.spectrogram_image(mel, times, curve_t, curve, label=method).save(out / "overlay.png")
     write_json(out / "tokens.json", [list(p) for p in xa.text_relevance(encoder, args.text, wave).pairs()])

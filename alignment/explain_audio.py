@@ -340,3 +340,41 @@ __all__ = [
     "window_bounds",
     "window_similarity",
 ]
+
+
+@dataclass(frozen=True)
+class AudioExplanation:
+    """One method's answer in the shape every caller draws and scores: a curve over time, and per-window
+    relevance over the sliding windows (the units the faithfulness curves silence)."""
+
+    method: str
+    score: float  # cosine of the text and the whole clip
+    mel: np.ndarray  # (frames, mels) for drawing
+    times: np.ndarray  # (frames,) seconds
+    curve_times: np.ndarray  # (P,) seconds
+    curve: np.ndarray  # (P,) relevance
+    starts: np.ndarray  # (W,) window starts, seconds
+    ends: np.ndarray  # (W,) window ends, seconds
+    per_window: np.ndarray  # (W,) relevance of each window
+
+
+def explain(
+    encoder: ClapEncoder,
+    text: str,
+    wave: audio_io.Waveform,
+    *,
+    method: str = "windows",
+    window_seconds: float = 1.0,
+    hop_seconds: float = 0.5,
+) -> AudioExplanation:
+    """'windows' (sliding-window similarity) or 'gradient' (gradient x input on the mel, folded into windows)."""
+    if method == "windows":
+        w = window_similarity(encoder, text, wave, window_seconds=window_seconds, hop_seconds=hop_seconds)
+        mel, times = mel_spectrogram(encoder, wave)
+        return AudioExplanation(method, w.score, mel, times, w.centers, w.relevance, w.starts, w.ends, w.relevance)
+    if method == "gradient":
+        g = mel_gradient(encoder, text, wave)
+        starts, ends = window_bounds(encoder, wave, window_seconds=window_seconds, hop_seconds=hop_seconds)
+        per_window = frames_to_windows(g, starts, ends)
+        return AudioExplanation(method, g.score, g.mel, g.times, g.times, g.relevance, starts, ends, per_window)
+    raise ValueError(f"unknown audio explanation method {method!r} (expected 'windows' or 'gradient')")

@@ -304,3 +304,12 @@ def test_audio_text_relevance(encoders: Encoders) -> None:
     result = xa.text_relevance(encoders.clap, "a dog barks", wave)
     assert "".join(t for t in result.tokens if t != "␣") == "adogbarks"  # specials dropped, spaces shown as ␣
     assert np.isfinite(result.relevance).all() and np.abs(result.relevance).max() == pytest.approx(1.0)
+
+
+def test_audio_explain_dispatch_names_an_unknown_method(encoders) -> None:
+    from alignment.audio import Waveform
+    from alignment.explain_audio import explain
+
+    wave = Waveform(np.zeros(48_000, np.float32), 48_000)
+    with pytest.raises(ValueError, match="unknown audio explanation method 'fft'"):
+        explain(encoders.clap, "a tone", wave, method="fft")

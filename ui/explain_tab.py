@@ -53,16 +53,9 @@ def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, li
     """(summary, spectrogram with relevance, token bars, faithfulness figure, numbers) for one text and clip."""
     wave = read_audio(Path(path).read_bytes(), source=Path(path).name, max_seconds=limits.max_audio_seconds)
     clap = encoders.clap
-    if method == "windows":
-        windows = xa.window_similarity(clap, text, wave)
-        starts, ends, per_window, score = windows.starts, windows.ends, windows.relevance, windows.score
-        mel, times = xa.mel_spectrogram(clap, wave)
-        curve_t, curve = windows.centers, windows.relevance
-    else:
-        grad = xa.mel_gradient(clap, text, wave)
-        starts, ends = xa.window_bounds(clap, wave)
-        per_window, score = xa.frames_to_windows(grad, starts, ends), grad.score
-        mel, times, curve_t, curve = grad.mel, grad.times, grad.times, grad.relevance
+    x = xa.explain(clap, text, wave, method=method)
+    starts, ends, per_window, score = x.starts, x.ends, x.per_window, x.score
+    mel, times, curve_t, curve = x.mel, x.times, x.curve_times, x.curve
     picture = xa.spectrogram_image(mel, times, curve_t, curve, label=method)
     tokens = xa.text_relevance(clap, text, wave).pairs()
     scorer = xa.audio_score(clap, text, wave, starts=starts, ends=ends)
