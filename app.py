@@ -19,9 +19,11 @@ from alignment.data import read_text_file, split_lines
 from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
-from ui.errors_tab import build_errors_tab, explain_pair
+from ui import matrix_view
+from ui.errors_tab import build_errors_tab, explain_cell, explain_pair
 from ui.explain_tab import build_explain_tab
 from ui.fusion_tab import build_fusion_tab
+from ui.handoff import Pair, pair
 from ui.one_space import one_space_handler
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -54,25 +56,42 @@ def bundled_examples() -> list[dict]:
 # ---------------------------------------------------------------------------- pure view helpers
 
 
-def heatmap_figures(result: dict | None, kind: str) -> tuple:
-    """Text x image and text x audio heatmaps from a compare result (the JSON the API returns)."""
+MATRICES = (("text_image", "Text × image (CLIP)"), ("text_audio", "Text × audio (CLAP)"))
+
+
+def heatmap_views(result: dict | None, kind: str) -> tuple[str, str]:
+    """Text x image and text x audio matrices (clickable HTML) from a compare result (the JSON the API returns)."""
     if kind not in SCORE_KINDS:
         raise gr.Error(f"Unknown score '{kind}': choose cosine or probability.")
     if not result:
-        message = "Run a comparison to see the similarity matrix"
-        return figures.empty_figure(message), figures.empty_figure(message)
+        message = matrix_view.message_html("Run a comparison to see the similarity matrix")
+        return message, message
     out = []
-    for key, title in (("text_image", "Text × image (CLIP)"), ("text_audio", "Text × audio (CLAP)")):
+    for key, title in MATRICES:
         block = result[key]
         matrix = np.asarray(block[kind], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"]))
-        bounds = (0.0, 1.0) if kind == "probability" else (None, None)
-        label = "P(text | item)" if kind == "probability" else "cosine"
+        probability = kind == "probability"
         out.append(
-            figures.heatmap(
-                matrix, block["rows"], block["cols"], title=title, value_name=label, zmin=bounds[0], zmax=bounds[1]
+            matrix_view.matrix_html(
+                matrix,
+                block["rows"],
+                block["cols"],
+                title=title,
+                value_name="P(text | item)" if probability else "cosine",
+                bounds=(0.0, 1.0) if probability else None,
+                hint="Click a cell to explain why that text matches that " + key.split("_")[1] + ".",
             )
         )
-    return tuple(out)
+    return out[0], out[1]
+
+
+def picked_pair(comparison: Comparison | None, key: str, evt: gr.SelectData) -> Pair:
+    """The (text, image or clip) pair of the clicked cell of the `key` matrix of the session's comparison."""
+    if comparison is None:
+        raise gr.Error("Run a comparison first: its matrices are what a click explains.")
+    media = comparison.images if key == "text_image" else comparison.audio
+    row, col = matrix_view.picked_cell(evt, (len(comparison.texts), len(media)))
+    return pair(comparison.texts[row], media[col])
 
 
 def matches_table(result: dict) -> pd.DataFrame:
@@ -198,7 +217,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         for problem in comparison.problems:
             gr.Warning(problem)
         result = comparison.to_json()
-        ti, ta = heatmap_figures(result, kind)
+        ti, ta = heatmap_views(result, kind)
         gallery = [(item.payload, item.id) for item in comparison.images]  # decoded: skipped files leave no gap
         result["projection"] = projection_panels(comparison, fast=True)
         yield (
@@ -263,8 +282,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 label="Bundled examples",
             )
             with gr.Row():
-                heat_image = gr.Plot(label="Text × image")
-                heat_audio = gr.Plot(label="Text × audio")
+                heat_image = matrix_view.matrix_component("Text × image", elem_id="matrix-text-image")
+                heat_audio = matrix_view.matrix_component("Text × audio", elem_id="matrix-text-audio")
             projection = gr.Plot(label="Embedding space")
             matches = gr.Dataframe(label="Best match for every item", headers=MATCH_COLUMNS, wrap=True)
             report = gr.Markdown()
@@ -305,7 +324,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
             concurrency_id=ENCODERS,
             trigger_mode="always_last",
         )
-        kind.change(heatmap_figures, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
+        kind.change(heatmap_views, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
         one_button.click(
             one_space_handler(encoders, root=root, cache=cache),
             inputs=[compared, corpus],
@@ -316,7 +335,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         )
 
         with tabs, gr.Tab("Alignment errors", id="errors"):
-            errors_state, error_number, explain_error = build_errors_tab(
+            errors_state, error_number, explain_error, error_list = build_errors_tab(
                 tags_root=root / "tags",
                 encoders_for=lambda modalities: (encoders, models),
                 cache=cache,
@@ -325,7 +344,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 concurrency_id=ENCODERS,
             )
         with tabs, gr.Tab("Explain", id="explain"):
-            image_text, image_file, audio_text, audio_file = build_explain_tab(
+            explain = build_explain_tab(
                 encoders,
                 limits=settings.limits,
                 example_image=ASSETS / "images" / "coffee.jpg",
@@ -335,19 +354,31 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
         with tabs, gr.Tab("Fusion", id="fusion"):
             build_fusion_tab(concurrency_id=ENCODERS)
 
-        def to_explain(explorer: object, number: str) -> tuple:
-            """The selected error's text and image (or sound) into the Explain tab, and switch to it."""
-            text, modality, path = explain_pair(explorer, number)  # type: ignore[arg-type]
-            if modality == "image":
-                return text, path, gr.skip(), gr.skip(), gr.Tabs(selected="explain")
-            return gr.skip(), gr.skip(), text, path, gr.Tabs(selected="explain")
+        # One click sends a pair to the Explain tab, switches to it, and explains the pair there.
+        to_explain = [*explain.send_outputs, tabs]
 
-        explain_error.click(
-            to_explain,
-            [errors_state, error_number],
-            [image_text, image_file, audio_text, audio_file, tabs],
-            api_name="explain_error",
+        def error_to_explain(explorer: object, number: str) -> tuple:
+            return *explain.send(explain_pair(explorer, number)), gr.Tabs(selected="explain")  # type: ignore[arg-type]
+
+        explain.follow(
+            explain_error.click(error_to_explain, [errors_state, error_number], to_explain, api_name="explain_error")
         )
+
+        def error_cell_to_explain(explorer: object, table: pd.DataFrame, evt: gr.SelectData) -> tuple:
+            number = explain_cell(table, evt)
+            if number is None:  # any other cell only opens the error (the errors tab's own select)
+                return *explain.stay(), gr.skip()
+            return *explain.send(explain_pair(explorer, number)), gr.Tabs(selected="explain")  # type: ignore[arg-type]
+
+        explain.follow(
+            error_list.select(error_cell_to_explain, [errors_state, error_list], to_explain, api_visibility="private")
+        )
+        for matrix, key in ((heat_image, "text_image"), (heat_audio, "text_audio")):
+
+            def cell_to_explain(comparison: Comparison | None, evt: gr.SelectData, key: str = key) -> tuple:
+                return *explain.send(picked_pair(comparison, key, evt)), gr.Tabs(selected="explain")
+
+            explain.follow(matrix.select(cell_to_explain, [compared], to_explain, api_visibility="private"))
     return demo
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .explain_text import token_labels
+from .explain_text import pooled_index, token_labels
 
 if TYPE_CHECKING:
     from .encoders import ClapEncoder, ClipEncoder, Encoder
@@ -40,10 +40,35 @@ class AttentionMaps:
     attentions: np.ndarray  # (layers, heads, T, T) float32, each row sums to 1
     labels: list[str]  # (T,) text tokens (specials verbatim), or "CLS" then "(row,col)" patch positions
     tower: str  # "clip-text", "clip-image" or "clap-text"
+    pooled: int = 0  # the token whose output becomes the embedding: CLS for images and CLAP, end-of-text for CLIP
+    grid: tuple[int, int] | None = None  # the patch grid (rows, cols) of an image tower; None for text
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return self.attentions.shape  # type: ignore[return-value]
+
+    def _check(self, layer: int, head: int | None) -> None:
+        layers, heads = self.shape[:2]
+        if not 0 <= layer < layers:
+            raise ValueError(f"{self.tower}: layer {layer} does not exist (the tower has layers 0-{layers - 1})")
+        if head is not None and not 0 <= head < heads:
+            raise ValueError(f"{self.tower}: head {head} does not exist (each layer has heads 0-{heads - 1})")
+
+    def map(self, layer: int, head: int | None = None) -> np.ndarray:
+        """(T, T) attention of one head, or the mean over the layer's heads when `head` is None (rows sum to 1)."""
+        self._check(layer, head)
+        block = self.attentions[layer]
+        return block.mean(axis=0) if head is None else block[head]
+
+    def pooled_row(self, layer: int, head: int | None = None) -> np.ndarray:
+        """(T,) how much the pooled token reads each token in that layer: what the embedding is gathered from."""
+        return self.map(layer, head)[self.pooled]
+
+    def patch_map(self, layer: int, head: int | None = None) -> np.ndarray:
+        """(rows, cols) the CLS token's attention over the image patches, CLS itself left out (image towers)."""
+        if self.grid is None:
+            raise ValueError(f"{self.tower}: a text tower has no patch grid")
+        return self.pooled_row(layer, head)[1:].reshape(self.grid)
 
 
 # ---------------------------------------------------------------------------- the eager view
@@ -109,17 +134,19 @@ def attention_maps(encoder: ClipEncoder | ClapEncoder, item: str | Image.Image) 
         out = eager.model.get_text_features(**inputs, output_attentions=True)
         tower = f"{eager.role}-text"
         labels = token_labels(eager.tokenizer, inputs["input_ids"][0].tolist())
-        return AttentionMaps(_stack(out.attentions, tower), labels, tower)
+        pooled = pooled_index(eager.model, inputs["input_ids"])
+        return AttentionMaps(_stack(out.attentions, tower), labels, tower, pooled=pooled)
     if isinstance(item, Image.Image):
         if not isinstance(eager, ClipEncoder):
             raise ValueError(f"images go through the CLIP encoder, not {type(encoder).__name__}")
         pixels = eager.prepare_image([item])[0].to(eager.device, eager.dtype)
         out = eager.model.get_image_features(pixel_values=pixels, output_attentions=True)
         maps = _stack(out.attentions, "clip-image")
-        labels = patch_labels(patch_grid(eager.model))
+        grid = patch_grid(eager.model)
+        labels = patch_labels(grid)
         if maps.shape[-1] != len(labels):
             raise ValueError(f"clip-image: {maps.shape[-1]} tokens, but the config's patch grid gives {len(labels)}")
-        return AttentionMaps(maps, labels, "clip-image")
+        return AttentionMaps(maps, labels, "clip-image", pooled=0, grid=grid)
     raise ValueError(
         f"attention maps exist for texts and images (got {type(item).__name__}); CLAP's audio tower (HTSAT) is a Swin "
         "transformer whose attention is local to shifted windows and whose heads and token counts change per stage, "

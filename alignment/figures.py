@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from html import escape
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,8 +14,13 @@ MODALITY_SYMBOLS = {"text": "circle", "image": "square", "audio": "diamond"}
 ANNOTATE_MAX_CELLS = 400  # write the value in each cell up to 20 x 20
 
 
+def plain(label: str) -> str:
+    """`label` as plotly text, not markup: plotly renders tags such as <b> or <s> (RoBERTa's start token) itself."""
+    return escape(label, quote=False)
+
+
 def _short(label: str, n: int = 28) -> str:
-    return label if len(label) <= n else label[: n - 1] + "…"
+    return plain(label if len(label) <= n else label[: n - 1] + "…")
 
 
 def empty_figure(message: str, *, height: int = 320) -> go.Figure:
@@ -52,7 +58,7 @@ def heatmap(
             zmax=zmax,
             colorscale="Viridis",
             colorbar=dict(title=value_name),
-            customdata=np.array([[[r, c] for c in cols] for r in rows], dtype=object),
+            customdata=np.array([[[plain(r), plain(c)] for c in cols] for r in rows], dtype=object),
             hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>" + value_name + " = %{z:.3f}<extra></extra>",
             texttemplate="%{z:.2f}" if matrix.size <= ANNOTATE_MAX_CELLS else None,
         )
@@ -94,7 +100,7 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
                     text=[_short(labels[k], 18) for k in index],
                     textposition="top center",
                     textfont=dict(size=10),
-                    hovertext=[labels[k] for k in index],
+                    hovertext=[plain(labels[k]) for k in index],
                     hoverinfo="text",
                     marker=dict(
                         size=11,
@@ -177,7 +183,7 @@ def pair_projection(
                     y=coords[index, 1],
                     mode="markers",
                     name=modality,
-                    hovertext=[f"{modality}: {labels[i]}" for i in index],
+                    hovertext=[f"{modality}: {plain(labels[i])}" for i in index],
                     hoverinfo="text",
                     marker=dict(size=8, color=color, symbol=MODALITY_SYMBOLS[modality], opacity=0.75),
                 )
@@ -193,7 +199,7 @@ def pair_projection(
                 name=role,
                 text=[f"{role}: {_short(labels[i], 24)}"],
                 textposition="top center",
-                hovertext=[labels[i]],
+                hovertext=[plain(labels[i])],
                 hoverinfo="text",
                 marker=dict(size=18, symbol=symbol, color=color, line=dict(width=3, color=color)),
             )
@@ -211,7 +217,8 @@ def token_bars(pairs: Sequence[tuple[str, float]], *, title: str = "Which words 
     """Per-token relevance as bars in text order (negative = the word pulls the score down)."""
     if not pairs:
         return empty_figure(f"{title}: no tokens")
-    tokens, values = zip(*pairs, strict=True)
+    raw, values = zip(*pairs, strict=True)
+    tokens = [plain(t) for t in raw]
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]  # unique x values even when a word repeats
     colors = ["#2ca02c" if v >= 0 else "#d62728" for v in values]
     fig = go.Figure(go.Bar(x=labels, y=list(values), marker_color=colors, hovertext=list(tokens), hoverinfo="text+y"))
@@ -274,4 +281,36 @@ def faithfulness_figure(curves: dict, *, units: str) -> go.Figure:
         fig.update_xaxes(title_text=f"% of {units} {'removed' if mode == 'deletion' else 'inserted'}", row=1, col=col)
     fig.update_yaxes(title_text="score (cosine)", row=1, col=1)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def attention_heatmap(matrix: np.ndarray, labels: Sequence[str], *, title: str, pooled: int | None = None) -> go.Figure:
+    """One (T, T) attention map: row i = what token i reads. The pooled token's row (the embedding's) is outlined."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
+        raise ValueError(f"an attention map is (T, T) with T labels; got {matrix.shape} and {len(labels)} labels")
+    ticks = [f"{i}:{_short(t, 16)}" for i, t in enumerate(labels)]  # unique even when a token repeats
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=ticks,
+            y=ticks,
+            zmin=0.0,
+            colorscale="Viridis",
+            colorbar=dict(title="weight"),
+            hovertemplate="%{y} reads %{x}<br>weight = %{z:.3f}<extra></extra>",  # ticks are escaped by _short
+        )
+    )
+    if pooled is not None:
+        n = len(labels)
+        fig.add_shape(
+            type="rect", x0=-0.5, x1=n - 0.5, y0=pooled - 0.5, y1=pooled + 0.5, line=dict(color="red", width=2)
+        )
+    fig.update_layout(
+        title=title,
+        height=int(min(760, max(360, 120 + 14 * len(labels)))),
+        margin=dict(l=10, r=10, t=50, b=10),
+        yaxis=dict(autorange="reversed", type="category", title="query token (reads)"),
+        xaxis=dict(type="category", tickangle=-45, title="key token (is read)"),
+    )
     return fig

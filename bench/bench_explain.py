@@ -29,6 +29,7 @@ from alignment.audio import Waveform
 from alignment.data import load_files
 from alignment.encoders import ClapEncoder, ClipEncoder, load_encoder
 from alignment.faithfulness import evaluate
+from ui.attention_view import Shown, views
 
 from . import models
 from .machine import SHARED, load_average, machine_line, median_time, rss_mb, table, timed
@@ -134,6 +135,15 @@ def clip_rows(clip: ClipEncoder, *, repeats: int, steps: int, orders: int) -> li
             "clip attention maps",
             "image: (12, 12, 50, 50) from the eager view",
             lambda: attention_maps(clip, image),
+            repeats=repeats,
+        )
+    )
+    shown = Shown(attention_maps(clip, image), image, xi.model_view_box(clip, image.size))
+    rows.append(
+        _row(
+            "clip attention redraw",
+            "the viewer's slider: one layer/head -> heatmap figure + CLS overlay",
+            lambda: views(shown, 6, "head 3", 0.5),
             repeats=repeats,
         )
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from matrix_html import read_matrix
 
 import app
 from alignment.compare import compare
@@ -31,6 +32,8 @@ ENDPOINTS = {
     "/explain_image": "test_explain_tab.test_image_explanation_equals_the_library",
     "/explain_audio": "test_explain_tab.test_audio_explanation_equals_the_library",
     "/explain_error": "test_errors_tab.test_explain_error_sends_the_pair_to_the_explain_tab",
+    "/attention": "test_explain_tab.test_attention_maps_equal_the_library",
+    "/attention_view": "test_explain_tab.test_attention_view_redraws_any_layer_and_head",
     "/fusion": "test_fusion_tab.test_fusion_tab_equals_the_library_and_fusion_beats_each_modality",
 }
 EXAMPLES = app.bundled_examples()
@@ -63,12 +66,6 @@ def array(value: list | dict) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
     return np.asarray(value, dtype=float)
-
-
-def heatmap_trace(figure: dict) -> dict:
-    traces = [t for t in figure["data"] if t["type"] == "heatmap"]
-    assert len(traces) == 1, f"expected one heatmap trace, got {[t['type'] for t in figure['data']]}"
-    return traces[0]
 
 
 # ---------------------------------------------------------------------------- the endpoints
@@ -108,13 +105,13 @@ def test_compare_equals_the_library(client: Client, encoders: Encoders, example:
         assert panel["method"] == ("umap" if n >= MIN_UMAP_POINTS else "pca")
         assert np.asarray(panel["coords"]).shape == (n, 2) and np.isfinite(panel["coords"]).all()
 
-    # The views show those numbers: heatmap cells, axes, the table, the gallery.
+    # The views show those numbers: matrix cells, labels, the table, the gallery.
     final = yields[-1]
     for out, key in (("heat_image", "text_image"), ("heat_audio", "text_audio")):
-        trace = heatmap_trace(plot(final[out]))
-        np.testing.assert_allclose(array(trace["z"]), got[key]["cosine"], atol=1e-5)
-        assert trace["x"] == got[key]["cols"]  # short names are shown whole
-        assert len(trace["y"]) == len(got[key]["rows"])
+        shown = read_matrix(final[out])
+        np.testing.assert_allclose(shown.values, got[key]["cosine"], atol=1e-5)
+        assert shown.cols == got[key]["cols"] and shown.rows == got[key]["rows"]
+        assert "Click a cell" in shown.hint
     assert final["matches"]["headers"] == app.MATCH_COLUMNS
     assert len(final["matches"]["data"]) == len(got["best_matches"])
     assert [g["caption"] for g in yields[0]["gallery"]] == got["ids"]["image"]  # sent once, with the first yield
@@ -125,24 +122,24 @@ def test_compare_equals_the_library(client: Client, encoders: Encoders, example:
 
 
 def test_heatmaps_follow_the_session(client: Client) -> None:
-    # Before any comparison in this session: placeholders that say what to do, no heatmap.
-    for figure in client.predict("probability", api_name="/heatmaps"):
-        figure = plot(figure)
-        assert not [t for t in figure["data"] if t["type"] == "heatmap"]
-        assert "Run a comparison" in figure["layout"]["annotations"][0]["text"]
+    # Before any comparison in this session: placeholders that say what to do, no cells.
+    for html in client.predict("probability", api_name="/heatmaps"):
+        shown = read_matrix(html)
+        assert shown.values.size == 0 and "Run a comparison" in shown.hint
 
     result = run_compare(client, EXAMPLES[-1])[-1]["numbers"]
     probability = client.predict("probability", api_name="/heatmaps")
-    for figure, key in zip(probability, ("text_image", "text_audio"), strict=True):
-        z = array(heatmap_trace(plot(figure))["z"])  # (texts, items)
+    for html, key in zip(probability, ("text_image", "text_audio"), strict=True):
+        z = read_matrix(html).values  # (texts, items)
         assert z.shape == (len(result[key]["rows"]), len(result[key]["cols"]))
         assert ((z >= 0) & (z <= 1)).all()
         np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-4)  # a distribution over the texts per column
         np.testing.assert_allclose(z, result[key]["probability"], atol=1e-5)
+        assert "P(text | item)" in html
 
     cosine = client.predict("cosine", api_name="/heatmaps")
-    for figure, key in zip(cosine, ("text_image", "text_audio"), strict=True):
-        z = array(heatmap_trace(plot(figure))["z"])
+    for html, key in zip(cosine, ("text_image", "text_audio"), strict=True):
+        z = read_matrix(html).values
         assert (np.abs(z) <= 1 + 1e-5).all()
         np.testing.assert_allclose(z, result[key]["cosine"], atol=1e-5)
 

@@ -89,3 +89,28 @@ def test_eager_view_follows_weight_changes() -> None:
         encoder.model.visual_projection.weight.mul_(-1.0)  # e.g. a fine-tune after the view was made
     with torch.inference_mode():
         torch.testing.assert_close(eager.encode_image([image]), encoder.encode_image([image]), atol=1e-5, rtol=0)
+
+
+def test_views_of_one_layer_and_head(encoders: Encoders) -> None:
+    image = attention_maps(encoders.clip, Image.new("RGB", (32, 32), (200, 120, 0)))
+    assert image.pooled == 0 and image.grid == (4, 4)
+    np.testing.assert_allclose(image.map(1), image.attentions[1].mean(axis=0), atol=1e-7)
+    np.testing.assert_array_equal(image.map(0, 3), image.attentions[0, 3])
+    np.testing.assert_allclose(image.map(1).sum(axis=-1), 1.0, atol=1e-5)  # the head mean is still a distribution
+    patches = image.patch_map(1, 2)
+    assert patches.shape == (4, 4)
+    np.testing.assert_array_equal(patches.ravel(), image.attentions[1, 2, 0, 1:])  # CLS reading each patch, row-major
+    assert patches.sum() + image.attentions[1, 2, 0, 0] == pytest.approx(1.0, abs=1e-5)
+
+    clip_text = attention_maps(encoders.clip, "a cat")
+    assert clip_text.labels[clip_text.pooled] == "<|endoftext|>" and clip_text.grid is None  # CLIP pools end-of-text
+    np.testing.assert_array_equal(clip_text.pooled_row(0, 1), clip_text.attentions[0, 1, clip_text.pooled])
+    clap_text = attention_maps(encoders.clap, "rain")
+    assert clap_text.pooled == 0 and clap_text.labels[0] == "<s>"  # RoBERTa pools its first token
+
+    with pytest.raises(ValueError, match=r"layer 2 does not exist \(the tower has layers 0-1\)"):
+        image.map(2)
+    with pytest.raises(ValueError, match=r"head 4 does not exist"):
+        image.map(0, 4)
+    with pytest.raises(ValueError, match="no patch grid"):
+        clip_text.patch_map(0)

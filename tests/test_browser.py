@@ -45,13 +45,16 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium: /usr/bin/chromium is absent, and no chromium or chromium-browser on PATH"
 )
 
-# Plotly draws axis labels as SVG text; a run is over when no status tracker (progress, pending,
-# generating) is showing.
+# The similarity matrices are HTML tables whose column headers carry the item names; a run is over when no
+# status tracker (progress, pending, generating) is showing.
+MATRICES = ("#matrix-text-image", "#matrix-text-audio")
 JS_IDLE = "() => document.querySelectorAll('[data-testid=\"status-tracker\"]:not(.hide)').length === 0"
+JS_MATRIX_DRAWN = "() => document.querySelectorAll('#matrix-text-image button[data-row]').length > 0"
 JS_SHOWS = """names => {
-  const ticks = new Set(Array.from(document.querySelectorAll('.js-plotly-plot .xtick text')).map(e => e.textContent));
+  const heads = document.querySelectorAll('#matrix-text-image th.col, #matrix-text-audio th.col');
+  const shown = new Set(Array.from(heads).map(e => e.title));
   const idle = document.querySelectorAll('[data-testid="status-tracker"]:not(.hide)').length === 0;
-  return idle && ticks.size === names.length && names.every(n => ticks.has(n));
+  return idle && shown.size === names.length && names.every(n => shown.has(n));
 }"""
 
 
@@ -96,9 +99,7 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
     if runs_on_load:
         # The page compares its default inputs on load. Wait for that run to end: a click while an
         # event is pending is dropped (gradio's trigger_mode="once"), see the report.
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0", timeout=RUN_SECONDS * 1000
-        )
+        page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
 
     page.get_by_text(EXAMPLE["name"], exact=True).click()
@@ -115,17 +116,15 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
         shutil.copy(shot, keep / "compare.png")
     assert shot.stat().st_size > 10_000
 
-    plots = page.locator(".js-plotly-plot")
-    assert plots.count() == 3, "expected the two heatmaps and the embedding scatter"
-    heatmaps = page.locator(".js-plotly-plot:has(.heatmaplayer image)")
-    assert heatmaps.count() == 2
-    for k, files in enumerate((EXAMPLE["images"], EXAMPLE["audio"])):
-        heatmap = heatmaps.nth(k)
-        assert heatmap.locator(".xtick text").all_text_contents() == [Path(p).name for p in files]
-        assert len(heatmap.locator(".ytick text").all_text_contents()) == len(EXAMPLE["texts"])
-        assert_on_screen(page, heatmap.locator(".heatmaplayer image").first)
-        assert_painted(heatmap)
-    assert "cat.jpg" in heatmaps.nth(0).locator(".xtick text").all_text_contents()
+    for selector, files in zip(MATRICES, (EXAMPLE["images"], EXAMPLE["audio"]), strict=True):
+        matrix = page.locator(f"{selector} .matrix")
+        heads = matrix.locator("th.col")
+        assert [heads.nth(i).get_attribute("title") for i in range(heads.count())] == [Path(p).name for p in files]
+        assert matrix.locator("th.row").count() == len(EXAMPLE["texts"])
+        assert matrix.locator("button[data-row]").count() == len(EXAMPLE["texts"]) * len(files)
+        assert_on_screen(page, matrix.locator("table"), inside=".matrix")
+        assert_painted(matrix)
+    assert page.locator(".js-plotly-plot").count() == 1, "expected the embedding scatter as the one plotly figure"
 
     scatter = page.locator(".js-plotly-plot:has(.scatterlayer)").last
     points = scatter.locator(".scatterlayer .point")
@@ -146,9 +145,7 @@ def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     page.goto(url)
     if runs_on_load:  # the Compare tab's page-load run holds the model slot: let it finish first
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot .xtick text').length > 0", timeout=RUN_SECONDS * 1000
-        )
+        page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
     page.get_by_role("tab", name="Alignment errors").click()
     page.get_by_role("button", name="Evaluate", exact=True).click()
@@ -177,11 +174,86 @@ def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
     assert "query" in " ".join(scatter.locator(".legendtext").all_text_contents())
     block = page.locator(".js-plotly-plot:visible:has(.heatmaplayer image)").first
     assert_on_screen(page, block.locator(".heatmaplayer image").first)
+
+    # One click on a row's "explain →" cell opens the Explain tab with that pair explained.
+    page.get_by_text("explain →", exact=True).locator("visible=true").first.click()  # the table also keeps hidden rows
+    sync_api.expect(page.get_by_role("tab", name="Explain")).to_have_attribute("aria-selected", "true", timeout=30_000)
+    sync_api.expect(page.get_by_text("deletion area").first).to_be_visible(timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
 
 
-def assert_on_screen(page: Page, element: Locator) -> None:
-    """Scrolled into view, the element has a real size, lies inside the viewport, and is not covered."""
+def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
+    url, runs_on_load = launched
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.goto(url)
+    compare_button = page.get_by_role("button", name="Compare", exact=True)
+    sync_api.expect(compare_button).to_be_visible(timeout=30_000)
+    if not runs_on_load:
+        compare_button.click()
+    page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    texts = page.get_by_label("Texts (one per line)").input_value().splitlines()
+
+    # Text × image: the coffee caption against the coffee photo.
+    row = next(i for i, t in enumerate(texts) if "coffee" in t)
+    heads = page.locator("#matrix-text-image th.col")
+    col = next(j for j in range(heads.count()) if heads.nth(j).get_attribute("title") == "coffee.jpg")
+    page.locator(f'#matrix-text-image button[data-row="{row}"][data-col="{col}"]').click()
+    explain_tab = page.get_by_role("tab", name="Explain")
+    sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
+    sync_api.expect(page.get_by_text("patch grid")).to_be_visible(timeout=RUN_SECONDS * 1000)  # the explanation
+    sync_api.expect(page.get_by_text("CLS token's attention over the")).to_be_visible(timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    js_has_text = "t => Array.from(document.querySelectorAll('textarea')).some(e => e.value === t && e.offsetParent)"
+    assert page.evaluate(js_has_text, texts[row]), "the clicked row's text is not in the Explain tab"
+    overlay = output_image(page, "Relevance over the image")
+    sync_api.expect(overlay).to_be_visible()
+    assert_painted(overlay)
+    attention = page.locator(".js-plotly-plot:visible:has(.heatmaplayer image)").last
+    assert_on_screen(page, attention.locator(".heatmaplayer image").first)
+    assert_painted(attention)
+    sync_api.expect(output_image(page, "CLS → patches")).to_be_visible()
+    keep_screenshot(page, tmp_path, "explain_image.png")
+
+    # Text × audio: back to Compare, one click on the siren cell explains the sound.
+    page.get_by_role("tab", name="Compare").click()
+    row = next(i for i, t in enumerate(texts) if "siren" in t)
+    heads = page.locator("#matrix-text-audio th.col")
+    col = next(j for j in range(heads.count()) if heads.nth(j).get_attribute("title") == "siren_sweep.flac")
+    page.locator(f'#matrix-text-audio button[data-row="{row}"][data-col="{col}"]').click()
+    sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
+    sync_api.expect(page.get_by_text(" s · deletion area")).to_be_visible(timeout=RUN_SECONDS * 1000)
+    sync_api.expect(page.get_by_text("clap-text", exact=False).first).to_be_visible(timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    spectrogram = output_image(page, "Relevance over time on the mel spectrogram")
+    sync_api.expect(spectrogram).to_be_visible()
+    assert_painted(spectrogram)
+    keep_screenshot(page, tmp_path, "explain_audio.png")
+    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+
+
+def output_image(page: Page, label: str) -> Locator:
+    """The picture shown by the gr.Image whose label is `label`."""
+    block = page.get_by_text(label, exact=True).locator("xpath=ancestor::div[contains(@class, 'block')][1]")
+    return block.locator("img").first
+
+
+def keep_screenshot(page: Page, tmp_path: Path, name: str) -> None:
+    """A full-page screenshot; copied to $ALIGN_SCREENSHOT_DIR when set, for a person to look at."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("ALIGN_SCREENSHOT_DIR"):
+        keep = Path(os.environ["ALIGN_SCREENSHOT_DIR"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, keep / name)
+
+
+def assert_on_screen(page: Page, element: Locator, *, inside: str = ".js-plotly-plot") -> None:
+    """Scrolled into view, the element has a real size, lies inside the viewport, and is not covered (the point at
+    its centre belongs to the `inside` container)."""
     element.scroll_into_view_if_needed()
     sync_api.expect(element).to_be_visible()
     box = element.bounding_box()
@@ -189,8 +261,8 @@ def assert_on_screen(page: Page, element: Locator) -> None:
     assert 0 <= box["x"] and box["x"] + box["width"] <= VIEWPORT["width"] + 1, f"outside the viewport: {box}"
     assert 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"] + 1, f"outside the viewport: {box}"
     on_top = page.evaluate(
-        "([x, y]) => { const e = document.elementFromPoint(x, y); return !!(e && e.closest('.js-plotly-plot')); }",
-        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        "([x, y, inside]) => { const e = document.elementFromPoint(x, y); return !!(e && e.closest(inside)); }",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, inside],
     )
     assert on_top, "something covers the plot's centre"
 

@@ -7,7 +7,9 @@ import io
 import json
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
+import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -17,6 +19,7 @@ from alignment.encoders import Encoders
 from alignment.evaluate import evaluate
 from alignment.precomputed import from_arrays, save_npz
 from alignment.sources import read_dataset
+from ui.errors_tab import ERROR_COLUMNS, explain_cell
 
 EXAMPLE = app.ASSETS / "paired.csv"
 TEMPLATES = ("a photo of a {}.", "the sound of a {}.")
@@ -173,12 +176,24 @@ def test_bad_uploads_are_named_and_the_server_goes_on(client: Client, tmp_path) 
 def test_explain_error_sends_the_pair_to_the_explain_tab(client: Client) -> None:
     errors = rows(run_evaluate(client)["errors"])
     text_image = next(r for r in errors if r["direction"] == "text->image")
-    image_text, image, audio_text, audio = client.predict(str(text_image["#"]), api_name="/explain_error")
+    image_text, image, audio_text, audio, tower = client.predict(str(text_image["#"]), api_name="/explain_error")
+    assert tower == "image (CLIP vision)"  # the attention viewer follows the pair's media
     caption = next(line for line in EXAMPLE.read_text().splitlines() if line.startswith(f"{text_image['query']},"))
     assert image_text == caption.split(",")[2]  # the query's caption text
     assert Path(image["path"] if isinstance(image, dict) else image).suffix == ".png"
     audio_error = next(r for r in errors if r["direction"] == "audio->text")
-    _, _, audio_text, audio = client.predict(str(audio_error["#"]), api_name="/explain_error")
+    _, _, audio_text, audio, tower = client.predict(str(audio_error["#"]), api_name="/explain_error")
+    assert tower == "text (CLAP)"  # HTSAT has no token attention map: the viewer shows the CLAP text tower
     truth = next(line for line in EXAMPLE.read_text().splitlines() if line.startswith(f"{audio_error['truth']},"))
     assert audio_text == truth.split(",")[2]
     assert Path(audio["path"] if isinstance(audio, dict) else audio).suffix == ".wav"
+
+
+def test_only_the_explain_cell_of_a_row_sends_its_pair() -> None:
+    table = pd.DataFrame([[7, "explain →", "text->image"] + [None] * (len(ERROR_COLUMNS) - 3)], columns=ERROR_COLUMNS)
+    column = ERROR_COLUMNS.index("explain")
+    assert explain_cell(table, gr.SelectData(None, {"index": [0, column], "value": "explain →"})) == "7"
+    row = table.iloc[0].tolist()
+    data = {"index": [0, column], "value": "explain →", "row_value": row}
+    assert explain_cell(table, gr.SelectData(None, data)) == "7"
+    assert explain_cell(table, gr.SelectData(None, {"index": [0, 3], "value": "q"})) is None  # opens the error only

@@ -13,6 +13,7 @@ from gradio_client.exceptions import AppError
 import app
 from alignment import explain_audio as xa
 from alignment import explain_image as xi
+from alignment.attention import attention_maps
 from alignment.audio import read_audio
 from alignment.data import read_image
 from alignment.encoders import Encoders
@@ -69,3 +70,57 @@ def test_bad_explain_input_is_named(client: Client, tmp_path) -> None:
     not_audio.write_bytes(b"not audio at all" * 10)
     with pytest.raises(AppError, match="notes.wav: not a readable audio file"):
         client.predict("a siren", handle_file(str(not_audio)), "windows", api_name="/explain_audio")
+
+
+def test_attention_maps_equal_the_library(client: Client, encoders: Encoders) -> None:
+    text = "a cup of coffee on a wooden table"
+    image = read_image(IMAGE.read_bytes(), source=IMAGE.name)
+    expected = attention_maps(encoders.clip, image)
+    layers, heads = expected.shape[:2]
+
+    out = client.predict("image (CLIP vision)", text, handle_file(str(IMAGE)), "a siren", 0.5, api_name="/attention")
+    layer, head, summary, heat, overlay, bars, numbers = out
+    # The viewer opens on the last layer, mean of heads, with a slider and a head list that fit this tower.
+    assert (layer["value"], layer["minimum"], layer["maximum"]) == (layers, 1, layers)  # gradio sends updates
+    assert head["value"] == "mean of heads"
+    assert [c[0] for c in head["choices"]] == ["mean of heads", *[f"head {k}" for k in range(1, heads + 1)]]
+    assert numbers["tower"] == "clip-image" and (numbers["layers"], numbers["heads"]) == (layers, heads)
+    assert numbers["labels"] == expected.labels and numbers["pooled"] == 0
+    np.testing.assert_allclose(numbers["map"], expected.map(layers - 1), atol=1e-5)
+    np.testing.assert_allclose(numbers["pooled_row"], expected.pooled_row(layers - 1), atol=1e-5)
+    assert overlay["visible"] is True and bars["visible"] is False  # an image tower: the overlay, no token bars
+    assert Path(overlay["value"]["path"]).stat().st_size > 1_000
+    figure = json.loads(heat["plot"])
+    assert [t["type"] for t in figure["data"]] == ["heatmap"] and "layer 2/2" in figure["layout"]["title"]["text"]
+    assert "CLS token's attention over the 4×4 patches" in summary
+
+    clap = client.predict("text (CLAP)", text, None, "a siren", 0.5, api_name="/attention")
+    numbers = clap[-1]
+    want = attention_maps(encoders.clap, "a siren")
+    assert numbers["tower"] == "clap-text" and numbers["labels"] == want.labels
+    np.testing.assert_allclose(numbers["pooled_row"], want.pooled_row(want.shape[0] - 1), atol=1e-5)
+    assert clap[-3]["visible"] is False and clap[-2]["visible"] is True  # a text tower: bars, no overlay
+    bars = json.loads(clap[-2]["value"]["plot"])
+    assert [t["type"] for t in bars["data"]] == ["bar"]
+    assert "&lt;s&gt;" in bars["layout"]["title"]["text"]  # escaped: plotly would draw <s> as a strikethrough tag
+
+
+def test_attention_view_redraws_any_layer_and_head(client: Client, encoders: Encoders) -> None:
+    with pytest.raises(AppError, match="Show the attention maps first"):
+        client.predict(1, "mean of heads", 0.5, api_name="/attention_view")
+    text = "a dog"
+    client.predict("text (CLIP)", text, None, "", 0.5, api_name="/attention")
+    expected = attention_maps(encoders.clip, text)
+    for layer, head, index in ((1, "head 3", 2), (2, "head 1", 0), (1, "mean of heads", None)):
+        summary, heat, overlay, bars, numbers = client.predict(layer, head, 0.5, api_name="/attention_view")
+        assert (numbers["layer"], numbers["head"]) == (layer, None if index is None else index + 1)
+        np.testing.assert_allclose(numbers["map"], expected.map(layer - 1, index), atol=1e-5)
+        assert numbers["labels"][numbers["pooled"]] == "<|endoftext|>"  # CLIP pools its end-of-text token
+    with pytest.raises(AppError, match=r"head 9 does not exist: this tower has heads 1-4"):
+        client.predict(1, "head 9", 0.5, api_name="/attention_view")
+    with pytest.raises(AppError, match=r"give an image"):
+        client.predict("image (CLIP vision)", text, None, "", 0.5, api_name="/attention")
+    with pytest.raises(AppError, match=r"give a text \(in 'Text × audio'"):
+        client.predict("text (CLAP)", text, None, " ", 0.5, api_name="/attention")
+    # A failed run keeps what was shown: the CLIP text maps are still there to redraw.
+    assert client.predict(2, "head 2", 0.5, api_name="/attention_view")[-1]["tower"] == "clip-text"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from alignment import figures
 from alignment.data import Item
@@ -22,9 +20,11 @@ from alignment.projection import project
 from alignment.report_figures import evaluation_figures
 from alignment.sources import Source, is_embeddings, read_dataset, read_embeddings
 from alignment.tags import TAGS, TagStore, error_key
+from ui.handoff import Pair, pair
 
 ERROR_COLUMNS = [
     "#",
+    "explain",  # a click on this cell sends the error's pair to the Explain tab (wired in app.py)
     "direction",
     "query",
     "truth",
@@ -35,6 +35,7 @@ ERROR_COLUMNS = [
     "margin",
     "tag",
 ]
+EXPLAIN_CELL = "explain →"
 METRIC_COLUMNS = [
     "direction",
     "space",
@@ -152,7 +153,9 @@ def error_table(
             continue
         if needle and needle not in f"{e.query} {e.truth} {e.top}".lower():
             continue
-        rows.append([n, e.direction, e.query, e.truth, e.truth_score, e.top, e.top_score, e.rank, e.margin, label])
+        rows.append(
+            [n, EXPLAIN_CELL, e.direction, e.query, e.truth, e.truth_score, e.top, e.top_score, e.rank, e.margin, label]
+        )
     frame = pd.DataFrame(rows, columns=ERROR_COLUMNS)
     column, ascending = SORTS.get(sort, SORTS["largest margin first"])
     frame = frame.sort_values(column, ascending=ascending, kind="stable").round(3)
@@ -251,10 +254,11 @@ def build_errors_tab(
     limits: object,
     example: Path,
     concurrency_id: str,
-) -> tuple[gr.State, gr.Textbox, gr.Button]:
+) -> tuple[gr.State, gr.Textbox, gr.Button, gr.Dataframe]:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: evaluate, errors, ...).
 
-    Returns (state, selected error number, "explain this pair" button) for the app to wire to the Explain tab."""
+    Returns (state, selected error number, "explain this pair" button, error list) for the app to wire to the
+    Explain tab."""
 
     def run(
         upload: str | None,
@@ -423,7 +427,10 @@ def build_errors_tab(
         sort = gr.Dropdown(list(SORTS), value="largest margin first", label="Sort")
     count = gr.Markdown()
     errors = gr.Dataframe(
-        label="Alignment errors (click a row)", headers=ERROR_COLUMNS, interactive=False, max_height=420
+        label="Alignment errors (click a row to open it, or its 'explain →' cell to explain its pair)",
+        headers=ERROR_COLUMNS,
+        interactive=False,
+        max_height=420,
     )
     number = gr.Textbox(label="Selected error #", max_lines=1)
     head = gr.Markdown()
@@ -477,12 +484,21 @@ def build_errors_tab(
     number.change(show, [state, number], [head, *panes, near, projection, tag, note], api_name="error_detail")
     save_button.click(save, [state, number, tag, note, *filters], [saved, errors, count], api_name="tag_error")
     export_button.click(export, [state], [exported], api_name="export_tags")
-    return state, number, explain_button
+    return state, number, explain_button, errors
 
 
-def explain_pair(explorer: Explorer | None, number: str) -> tuple[str, str, str]:
-    """(text, modality, media file) of an error's text side and its other side (the truth when the query is the
-    text, else the query), the media written to a temp file for the Explain tab."""
+def explain_cell(table: pd.DataFrame, evt: gr.SelectData) -> str | None:
+    """The error number of a click on an 'explain →' cell of the error list; None for a click anywhere else."""
+    index = evt.index
+    if not isinstance(index, list | tuple) or len(index) != 2 or index[1] != ERROR_COLUMNS.index("explain"):
+        return None
+    row = evt.row_value if evt.row_value is not None else table.iloc[index[0]].tolist()
+    return str(int(row[0]))
+
+
+def explain_pair(explorer: Explorer | None, number: str) -> Pair:
+    """An error's text side and its other side (the truth when the query is the text, else the query), the media
+    written to a temp file for the Explain tab."""
     if explorer is None:
         raise gr.Error("Evaluate a dataset and pick an error first.")
     error = _error(explorer, number)
@@ -497,15 +513,7 @@ def explain_pair(explorer: Explorer | None, number: str) -> tuple[str, str, str]
             "This error has no text-and-media pair with content to explain (precomputed embeddings "
             "carry no images or sounds)."
         )
-    folder = Path(tempfile.mkdtemp(prefix="alignment-explain-"))
-    if media_item.modality == "image":
-        path = folder / "image.png"
-        media_item.payload.save(path)  # type: ignore[union-attr]
-    else:
-        path = folder / "audio.wav"
-        wave = media_item.payload
-        sf.write(path, wave.samples, wave.sample_rate)  # type: ignore[union-attr]
-    return str(text_item.payload), media_item.modality, str(path)
+    return pair(text_item, media_item)
 
 
 def _error(explorer: Explorer, number: str) -> ErrorRow:

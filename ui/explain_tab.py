@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.events import Dependency
 
 from alignment import explain_audio as xa
 from alignment import explain_image as xi
@@ -16,6 +19,8 @@ from alignment.data import read_image
 from alignment.encoders import Encoders
 from alignment.errors import InputError
 from alignment.faithfulness import evaluate as faithfulness
+from ui.attention_view import AttentionSection, build_attention_section
+from ui.handoff import Pair
 
 FAITHFULNESS_STEPS = 8  # deletion/insertion points: each is one forward pass per order
 RANDOM_ORDERS = 3
@@ -79,12 +84,51 @@ def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, li
     return summary, picture, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="windows"), numbers
 
 
+@dataclass
+class ExplainTab:
+    """The tab's inputs, and how another tab hands it a pair: `send` fills them, `follow` runs the explanation."""
+
+    image_text: gr.Textbox
+    image_file: gr.Image
+    audio_text: gr.Textbox
+    audio_file: gr.Audio
+    pending: gr.State  # "image" or "audio": which half `send` filled, for `follow` to run
+    attention: AttentionSection
+    steps: list[tuple[Callable[..., tuple], list, list]]  # (fn, inputs, outputs): each half's run if it was sent
+    concurrency_id: str  # the model runs' group: a chained run waits its turn like a button's
+
+    @property
+    def send_outputs(self) -> list:
+        return [self.image_text, self.image_file, self.audio_text, self.audio_file, self.attention.tower, self.pending]
+
+    def send(self, pair: Pair) -> tuple:
+        """Values for `send_outputs`: the pair in its half of the tab, the attention viewer on its media's tower."""
+        if pair.modality == "image":
+            return pair.text, pair.path, gr.skip(), gr.skip(), "image (CLIP vision)", "image"
+        return gr.skip(), gr.skip(), pair.text, pair.path, "text (CLAP)", "audio"
+
+    def stay(self) -> tuple:
+        """Values for `send_outputs` that change nothing, and make `follow` run nothing."""
+        return (*(gr.skip(),) * 5, None)
+
+    def follow(self, dependency: Dependency) -> None:
+        """After `dependency` (an event whose outputs include `send_outputs`) succeeds: explain, then attention."""
+        queue = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": self.concurrency_id}
+        attention = self.attention
+
+        def attention_if_sent(which: str | None, *args: object) -> tuple:
+            return attention.run(*args) if which else (gr.skip(),) * len(attention.outputs)
+
+        steps = [*self.steps, (attention_if_sent, [self.pending, *attention.inputs], attention.outputs)]
+        for fn, inputs, outputs in steps:
+            dependency = dependency.success(fn, inputs, outputs, **queue)
+
+
 def build_explain_tab(
     encoders: Encoders, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
-) -> tuple[gr.Textbox, gr.Image, gr.Textbox, gr.Audio]:
-    """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio).
-
-    Returns its inputs (image text, image, audio text, audio) so other tabs can send a pair here."""
+) -> ExplainTab:
+    """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio,
+    attention, attention_view)."""
 
     def run_image(text: str, path: str | None, method: str, opacity: float) -> tuple:
         if not (text or "").strip() or not path:
@@ -102,10 +146,19 @@ def build_explain_tab(
         except (InputError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
 
+    # One step per half, so only the half that `ExplainTab.send` filled shows a progress bar.
+    def image_if_sent(which: str, text: str, path: str | None, method: str, opacity: float) -> tuple:
+        return run_image(text, path, method, opacity) if which == "image" else (gr.skip(),) * 5
+
+    def audio_if_sent(which: str, text: str, path: str | None, method: str) -> tuple:
+        return run_audio(text, path, method) if which == "audio" else (gr.skip(),) * 5
+
     gr.Markdown(
         "Why does this text match this image, or this sound? Each map comes with deletion and insertion "
         "curves: remove (or add) the most relevant patches or time windows first and watch the score, "
-        "against random orders. A positive area between the curves means the explanation deserves trust."
+        "against random orders. A positive area between the curves means the explanation deserves trust. "
+        "Click any cell of a similarity matrix in **Compare**, or **Explain this pair** in **Alignment errors**, "
+        "to bring a pair here."
     )
     with gr.Accordion("Text × image", open=True):
         with gr.Row():
@@ -150,21 +203,48 @@ def build_explain_tab(
             audio_faith = gr.Plot(label="Faithfulness")
         with gr.Accordion("Numbers (JSON)", open=False):
             audio_numbers = gr.JSON()
+    with gr.Accordion("Attention maps per layer and head", open=True):
+        attention = build_attention_section(
+            encoders,
+            limits=limits,
+            image_text=image_text,
+            image_file=image_file,
+            audio_text=audio_text,
+            opacity=opacity,
+            concurrency_id=concurrency_id,
+        )
 
+    image_inputs = [image_text, image_file, image_method, opacity]
+    image_outputs = [image_summary, image_overlay, image_tokens, image_faith, image_numbers]
+    audio_inputs = [audio_text, audio_file, audio_method]
+    audio_outputs = [audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers]
     image_button.click(
         run_image,
-        [image_text, image_file, image_method, opacity],
-        [image_summary, image_overlay, image_tokens, image_faith, image_numbers],
+        image_inputs,
+        image_outputs,
         api_name="explain_image",
         concurrency_limit=1,
         concurrency_id=concurrency_id,
     )
     audio_button.click(
         run_audio,
-        [audio_text, audio_file, audio_method],
-        [audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers],
+        audio_inputs,
+        audio_outputs,
         api_name="explain_audio",
         concurrency_limit=1,
         concurrency_id=concurrency_id,
     )
-    return image_text, image_file, audio_text, audio_file
+    pending = gr.State(None)
+    return ExplainTab(
+        image_text,
+        image_file,
+        audio_text,
+        audio_file,
+        pending,
+        attention,
+        [
+            (image_if_sent, [pending, *image_inputs], image_outputs),
+            (audio_if_sent, [pending, *audio_inputs], audio_outputs),
+        ],
+        concurrency_id,
+    )
