@@ -20,7 +20,8 @@ from alignment.encoders import Encoders, default_cache_dir, load_encoders
 from alignment.errors import InputError, ModelUnavailableError
 from alignment.projection import pca_2d, project, warm_up_umap
 from ui import matrix_view
-from ui.errors_tab import build_errors_tab, explain_cell, explain_pair
+from ui.error_views import explain_cell, explain_pair
+from ui.errors_tab import build_errors_tab
 from ui.explain_tab import build_explain_tab
 from ui.fusion_tab import build_fusion_tab
 from ui.handoff import Pair, pair

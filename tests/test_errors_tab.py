@@ -19,7 +19,7 @@ from alignment.encoders import Encoders
 from alignment.evaluate import evaluate
 from alignment.precomputed import from_arrays, save_npz
 from alignment.sources import read_dataset
-from ui.errors_tab import ERROR_COLUMNS, explain_cell
+from ui.error_views import ERROR_COLUMNS, explain_cell
 
 EXAMPLE = app.ASSETS / "paired.csv"
 TEMPLATES = ("a photo of a {}.", "the sound of a {}.")
