@@ -89,13 +89,19 @@ def page(launched: tuple[str, bool]) -> Iterator[Page]:
             browser.close()
 
 
-def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
-    url, runs_on_load = launched
+def open_app(page: Page, url: str) -> list[str]:
+    """Open the app and wait for its Compare button; the list collects the page's uncaught errors from now on."""
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
     page.goto(url)
+    sync_api.expect(page.get_by_role("button", name="Compare", exact=True)).to_be_visible(timeout=30_000)
+    return page_errors
+
+
+def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
+    url, runs_on_load = launched
+    page_errors = open_app(page, url)
     compare_button = page.get_by_role("button", name="Compare", exact=True)
-    sync_api.expect(compare_button).to_be_visible(timeout=30_000)
     if runs_on_load:
         # The page compares its default inputs on load. Wait for that run to end: a click while an
         # event is pending is dropped (gradio's trigger_mode="once"), see the report.
@@ -141,9 +147,7 @@ def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
     page: Page, launched: tuple[str, bool], tmp_path: Path
 ) -> None:
     url, runs_on_load = launched
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(url)
+    page_errors = open_app(page, url)
     if runs_on_load:  # the Compare tab's page-load run holds the model slot: let it finish first
         page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
@@ -185,11 +189,8 @@ def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
 
 def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
     url, runs_on_load = launched
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(url)
+    page_errors = open_app(page, url)
     compare_button = page.get_by_role("button", name="Compare", exact=True)
-    sync_api.expect(compare_button).to_be_visible(timeout=30_000)
     if not runs_on_load:
         compare_button.click()
     page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
