@@ -213,8 +213,10 @@ def pair_projection(
     return fig
 
 
-def token_bars(pairs: Sequence[tuple[str, float]], *, title: str = "Which words drive the score") -> go.Figure:
-    """Per-token relevance as bars in text order (negative = the word pulls the score down)."""
+def token_bars(
+    pairs: Sequence[tuple[str, float]], *, title: str = "Which words drive the score", value_name: str = "relevance"
+) -> go.Figure:
+    """Per-token values as bars in text order (relevance: negative = the word pulls the score down)."""
     if not pairs:
         return empty_figure(f"{title}: no tokens")
     raw, values = zip(*pairs, strict=True)
@@ -222,7 +224,7 @@ def token_bars(pairs: Sequence[tuple[str, float]], *, title: str = "Which words 
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]  # unique x values even when a word repeats
     colors = ["#2ca02c" if v >= 0 else "#d62728" for v in values]
     fig = go.Figure(go.Bar(x=labels, y=list(values), marker_color=colors, hovertext=list(tokens), hoverinfo="text+y"))
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title="relevance"))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title=value_name))
     fig.update_xaxes(tickvals=labels, ticktext=list(tokens), tickangle=-30)
     return fig
 

@@ -103,6 +103,7 @@ def test_attention_maps_equal_the_library(client: Client, encoders: Encoders) ->
     bars = json.loads(clap[-2]["value"]["plot"])
     assert [t["type"] for t in bars["data"]] == ["bar"]
     assert "&lt;s&gt;" in bars["layout"]["title"]["text"]  # escaped: plotly would draw <s> as a strikethrough tag
+    assert bars["layout"]["yaxis"]["title"]["text"] == "attention weight"
 
 
 def test_attention_view_redraws_any_layer_and_head(client: Client, encoders: Encoders) -> None:

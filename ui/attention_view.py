@@ -100,6 +100,7 @@ def views(shown: Shown, layer: int, head: str, opacity: float) -> tuple:
         bars = figures.token_bars(
             list(zip(maps.labels, row.tolist(), strict=True)),
             title=f"What {figures.plain(pooled)} (pooled into the embedding) reads",
+            value_name="attention weight",
         )
         where = f"The bars are the row of `{pooled}`, the token the tower pools into the embedding."
     summary = (
