@@ -22,10 +22,11 @@ from alignment.config import Limits
 from alignment.data import read_image
 from alignment.encoders import Encoders
 
+IMAGE_TOWER, CLIP_TEXT_TOWER, CLAP_TEXT_TOWER = "image (CLIP vision)", "text (CLIP)", "text (CLAP)"
 TOWERS = {  # what the user picks -> (encoder, input)
-    "image (CLIP vision)": ("clip", "image"),
-    "text (CLIP)": ("clip", "text"),
-    "text (CLAP)": ("clap", "text"),
+    IMAGE_TOWER: ("clip", "image"),
+    CLIP_TEXT_TOWER: ("clip", "text"),
+    CLAP_TEXT_TOWER: ("clap", "text"),
 }
 MEAN = "mean of heads"
 FULL_MAP_MAX_TOKENS = 80  # the JSON carries the whole (T, T) map up to this many tokens, the pooled row always
@@ -80,17 +81,18 @@ def views(shown: Shown, layer: int, head: str, opacity: float) -> tuple:
     `layer` is 1-based, as the slider shows it."""
     maps = shown.maps
     layers, heads, tokens, _ = maps.shape
-    if not 1 <= int(layer) <= layers:
+    layer = int(layer)
+    if not 1 <= layer <= layers:
         raise ValueError(f"layer {layer} does not exist: this tower has layers 1-{layers}")
     index = head_index(head, heads)
-    matrix = maps.map(int(layer) - 1, index)
-    row = maps.pooled_row(int(layer) - 1, index)
-    which = f"layer {int(layer)}/{layers}, " + ("mean of heads" if index is None else f"head {index + 1}/{heads}")
+    matrix = maps.map(layer - 1, index)
+    row = maps.pooled_row(layer - 1, index)
+    which = f"layer {layer}/{layers}, " + ("mean of heads" if index is None else f"head {index + 1}/{heads}")
     heat = figures.attention_heatmap(matrix, maps.labels, title=f"{maps.tower}: {which}", pooled=maps.pooled)
     pooled = maps.labels[maps.pooled]
     overlay = bars = None
     if shown.image is not None and maps.grid is not None:
-        patches = maps.patch_map(int(layer) - 1, index)
+        patches = maps.patch_map(layer - 1, index)
         overlay = xi.overlay(shown.image, xi.normalize(patches), opacity=opacity, box=shown.box)
         where = (
             f"The overlay is the CLS token's attention over the {maps.grid[0]}×{maps.grid[1]} patches "
@@ -111,7 +113,7 @@ def views(shown: Shown, layer: int, head: str, opacity: float) -> tuple:
         "tower": maps.tower,
         "layers": layers,
         "heads": heads,
-        "layer": int(layer),
+        "layer": layer,
         "head": None if index is None else index + 1,
         "labels": maps.labels,
         "pooled": maps.pooled,
@@ -187,7 +189,7 @@ def build_attention_section(
         "fusion model's attention weights (which modality carried each fused item) are in the **Fusion** tab."
     )
     with gr.Row():
-        tower = gr.Radio(list(TOWERS), value="image (CLIP vision)", label="Tower", scale=2)
+        tower = gr.Radio(list(TOWERS), value=IMAGE_TOWER, label="Tower", scale=2)
         button = gr.Button("Show attention", scale=0, min_width=180)
     with gr.Row():
         layers = encoders.clip.model.config.vision_config.num_hidden_layers  # the default tower's, until a run

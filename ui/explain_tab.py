@@ -19,7 +19,7 @@ from alignment.data import read_image
 from alignment.encoders import Encoders
 from alignment.errors import InputError
 from alignment.faithfulness import evaluate as faithfulness
-from ui.attention_view import AttentionSection, build_attention_section
+from ui.attention_view import CLAP_TEXT_TOWER, IMAGE_TOWER, AttentionSection, build_attention_section
 from ui.handoff import Pair
 
 FAITHFULNESS_STEPS = 8  # deletion/insertion points: each is one forward pass per order
@@ -104,12 +104,12 @@ class ExplainTab:
     def send(self, pair: Pair) -> tuple:
         """Values for `send_outputs`: the pair in its half of the tab, the attention viewer on its media's tower."""
         if pair.modality == "image":
-            return pair.text, pair.path, gr.skip(), gr.skip(), "image (CLIP vision)", "image"
-        return gr.skip(), gr.skip(), pair.text, pair.path, "text (CLAP)", "audio"
+            return pair.text, pair.path, gr.skip(), gr.skip(), IMAGE_TOWER, "image"
+        return gr.skip(), gr.skip(), pair.text, pair.path, CLAP_TEXT_TOWER, "audio"  # HTSAT has no token map
 
     def stay(self) -> tuple:
         """Values for `send_outputs` that change nothing, and make `follow` run nothing."""
-        return (*(gr.skip(),) * 5, None)
+        return (*(gr.skip(),) * (len(self.send_outputs) - 1), None)
 
     def follow(self, dependency: Dependency) -> None:
         """After `dependency` (an event whose outputs include `send_outputs`) succeeds: explain, then attention."""
@@ -157,8 +157,8 @@ def build_explain_tab(
         "Why does this text match this image, or this sound? Each map comes with deletion and insertion "
         "curves: remove (or add) the most relevant patches or time windows first and watch the score, "
         "against random orders. A positive area between the curves means the explanation deserves trust. "
-        "Click any cell of a similarity matrix in **Compare**, or **Explain this pair** in **Alignment errors**, "
-        "to bring a pair here."
+        "Click any cell of a similarity matrix in **Compare**, or an error's **explain →** cell in **Alignment "
+        "errors**, to bring a pair here and explain it."
     )
     with gr.Accordion("Text × image", open=True):
         with gr.Row():
