@@ -4,7 +4,7 @@
 
 - library: a fresh `python` child times and measures each phase: imports, `load_encoder('clip', dir)`,
   `load_encoder('clap', dir)` (the real-size random checkpoints of bench.models), then
-  `alignment.compare.compare` on the first bundled example set (14 texts, 6 images, 6 clips) with an
+  `alignment.analysis.compare.compare` on the first bundled example set (14 texts, 6 images, 6 clips) with an
   empty embedding cache, again with the cache filled (median of `--warm-repeats`), and once more
   with no cache (all embeddings recomputed, models warm). RSS and its high-water mark
   (`ru_maxrss`) are read after each phase.
@@ -95,9 +95,10 @@ def library_child(out: Path, warm_repeats: int) -> None:
 
     import transformers
 
-    from alignment.cache import EmbeddingCache
-    from alignment.compare import compare
-    from alignment.encoders import Encoders, load_encoder
+    from alignment.analysis.compare import compare
+    from alignment.models.cache import EmbeddingCache
+    from alignment.models.encoders import Encoders
+    from alignment.models.factory import load_encoder
 
     from . import models
 
@@ -138,8 +139,8 @@ def library_child(out: Path, warm_repeats: int) -> None:
 
 
 def _windows(encoders: object, audio: Sequence[str]) -> int:
-    from alignment.audio import resample, window_starts
-    from alignment.data import load_files
+    from alignment.inputs.audio import resample, window_starts
+    from alignment.inputs.files import load_files
 
     clap = encoders.clap  # type: ignore[attr-defined]
     count = 0

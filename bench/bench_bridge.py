@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
 
-    from alignment.bridge import MLPConfig, fit_bridge
-    from alignment.contrastive import TrainConfig
-    from alignment.fusion import compare_fusion_methods
+    from alignment.space.bridge import MLPConfig, fit_bridge
+    from alignment.space.contrastive import TrainConfig
+    from alignment.space.fusion_training import compare_fusion_methods
 
     if args.threads:
         from threadpoolctl import threadpool_limits  # numpy/scipy's OpenBLAS; torch is set through TrainConfig

@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.bench_encoders [--repeats 3] [--threads N] [--batch-size 32] [--only clip-text,...]
 
-Project path: `alignment.encoders.load_encoder(role, <real-size random checkpoint dir>)`, then the
-`prepare_*` + `forward_*` pair that `alignment.embed.embed_items` calls (batched, fp32,
+Project path: `alignment.models.factory.load_encoder(role, <real-size random checkpoint dir>)`, then the
+`prepare_*` + `forward_*` pair that `alignment.models.embed.embed_items` calls (batched, fp32,
 `torch.inference_mode`, whatever attention transformers picks: SDPA for CLIP, eager for CLAP, which
 declares no SDPA support). Naive baseline: `*Processor.from_pretrained` + `*Model.from_pretrained` of
 the same directory, one item per call, no `inference_mode`/`no_grad`, as a notebook does it.
@@ -31,9 +31,10 @@ import torch.nn.functional as F
 import transformers
 from transformers import AutoModel, AutoProcessor
 
-from alignment.audio import Waveform, resample
-from alignment.data import load_files
-from alignment.encoders import ClapEncoder, ClipEncoder, load_encoder
+from alignment.inputs.audio import Waveform, resample
+from alignment.inputs.files import load_files
+from alignment.models.encoders import ClapEncoder, ClipEncoder
+from alignment.models.factory import load_encoder
 
 from . import models
 from .machine import ROOT, SHARED, load_average, machine_line, table
@@ -179,7 +180,7 @@ def run_case(
 
 
 def windows_of(clips: Sequence[Waveform], encoder: ClapEncoder) -> int:
-    from alignment.audio import window_starts
+    from alignment.inputs.audio import window_starts
 
     return sum(len(window_starts(len(resample(c, encoder.sample_rate).samples), encoder.window)) for c in clips)
 
@@ -281,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         if "clap-text-reallen" in wanted:
             # Proxy for real RoBERTa BPE lengths: cut each text to as many characters (= byte tokens)
             # as the real CLIP BPE gives it words-pieces, so the sequence lengths match real use.
-            from alignment.tiny import clip_tokenizer_from_bpe
+            from alignment.models.tiny import clip_tokenizer_from_bpe
 
             bpe = clip_tokenizer_from_bpe(models.CLIP_BPE)
             proxies = [t[: n - 2] for t, n in zip(texts, token_lengths(bpe, texts), strict=True)]

@@ -55,8 +55,8 @@ def peak_mb() -> float:
 
 
 def child_library(n_items: int, dim: int, profile: bool) -> dict:
-    from alignment.evaluate import evaluate
-    from alignment.precomputed import from_arrays
+    from alignment.analysis.evaluate import evaluate
+    from alignment.inputs.embeddings import from_arrays
 
     imported = peak_mb()
     columns = make_arrays(n_items, dim)
@@ -93,7 +93,7 @@ def child_library(n_items: int, dim: int, profile: bool) -> dict:
 
 
 def child_cli(n_items: int, dim: int) -> dict:
-    from alignment.precomputed import from_arrays, save_npz
+    from alignment.inputs.embeddings import from_arrays, save_npz
 
     with tempfile.TemporaryDirectory(prefix="bench-evaluate-") as tmp:
         path = save_npz(Path(tmp) / "bench.npz", from_arrays(*make_arrays(n_items, dim)))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_explain [--repeats 3] [--threads N] [--only clip,clap] [--json PATH]
 
 Models: `bench.models.ensure` (cached under .cache/bench-models, built on first use) loaded through
-`alignment.encoders.load_encoder`, as the app loads them. Inputs: the first shared photo (or a random
+`alignment.models.factory.load_encoder`, as the app loads them. Inputs: the first shared photo (or a random
 image), and the first 10 s of the first Clotho recording (or noise): one CLAP model window.
 
 Each row is the median of `repeats` timed calls after one untimed warm-up call, except the rows marked
@@ -22,14 +22,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from alignment import explain_audio as xa
-from alignment import explain_image as xi
-from alignment.attention import attention_maps, eager_encoder
-from alignment.audio import Waveform
-from alignment.data import load_files
-from alignment.encoders import ClapEncoder, ClipEncoder, load_encoder
-from alignment.faithfulness import evaluate
-from ui.attention_view import Shown, views
+from alignment.explain import audio as xa
+from alignment.explain import image as xi
+from alignment.explain import maps as xm
+from alignment.explain.attention import attention_maps
+from alignment.explain.eager import eager_encoder
+from alignment.explain.faithfulness import evaluate
+from alignment.inputs.audio import Waveform
+from alignment.inputs.files import load_files
+from alignment.models.encoders import ClapEncoder, ClipEncoder
+from alignment.models.factory import load_encoder
+from ui.explain.attention import Shown, views
 
 from . import models
 from .machine import SHARED, load_average, machine_line, median_time, rss_mb, table, timed
@@ -79,7 +82,7 @@ def _ratios(rows: list[Row], embed: Row) -> list[Row]:
 
 def clip_rows(clip: ClipEncoder, *, repeats: int, steps: int, orders: int) -> list[Row]:
     image = bench_image()
-    grid = xi.patch_grid(clip.model)
+    grid = xm.patch_grid(clip.model)
 
     def embed() -> None:
         with torch.inference_mode():

@@ -2,7 +2,7 @@
 
 No model hub is reachable here, so the benchmarks measure architectures with the exact shapes (hence
 the same FLOPs and memory) of `openai/clip-vit-base-patch32` and `laion/clap-htsat-unfused`, saved
-with `save_pretrained` and loaded back through `alignment.encoders.load_encoder` like a real checkpoint.
+with `save_pretrained` and loaded back through `alignment.models.factory.load_encoder` like a real checkpoint.
 
     .venv/bin/python -m bench.models            # build (once) and print the shapes and parameter counts
 
@@ -26,7 +26,7 @@ from transformers import (
     CLIPProcessor,
 )
 
-from alignment.tiny import clip_tokenizer_from_bpe, roberta_byte_tokenizer, save
+from alignment.models.tiny import clip_tokenizer_from_bpe, roberta_byte_tokenizer, save
 
 from .machine import ROOT, SHARED, machine_line, table
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from alignment.config import Settings, settings_for
-from alignment.encoders import Encoders, load_encoders
+from alignment.models.encoders import Encoders
+from alignment.models.factory import load_encoders
+from alignment.models.settings import Settings, settings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -56,7 +57,7 @@ def free_port() -> int:
 def server(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
     """The demo (tiny preset), launched once without blocking on a free local port; closed at the end."""
     import app  # imported here: tests that don't serve the app don't pay for gradio
-    from alignment.projection import warm_up_umap
+    from alignment.views.projection import warm_up_umap
 
     warm_up_umap()  # as app.main does: numba compiles in the background while the server starts
     demo = app.build_demo(tiny_settings, encoders)

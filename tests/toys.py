@@ -1,6 +1,6 @@
 """Constructed models and inputs where the right explanation is known (helpers for the explain tests, not a test file).
 
-`uniform_clip` is the tiny CLIP of alignment.tiny with weights set so that its behaviour can be worked out
+`uniform_clip` is the tiny CLIP of alignment.models.tiny with weights set so that its behaviour can be worked out
 by hand: no position embeddings in the vision tower (a patch's token depends on its content only), query
 and key projections zero (every token attends uniformly to every token), no MLP, no biases, and the last
 layer's attention output zeroed (so one effective attention layer). On a black image every patch token is
@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from alignment.audio import Waveform
-from alignment.encoders import ClapEncoder, ClipEncoder
-from alignment.tiny import tiny_clap, tiny_clip
+from alignment.inputs.audio import Waveform
+from alignment.models.encoders import ClapEncoder, ClipEncoder
+from alignment.models.tiny import tiny_clap, tiny_clip
 
 CPU = torch.device("cpu")
 RATE = 48_000

@@ -1,0 +1,1 @@
+"""Analysis: similarity, top-k, retrieval metrics, thresholds and matching, modality gap, hubness, evaluation."""

@@ -1,0 +1,183 @@
+"""`python -m alignment evaluate SOURCE --out DIR`: metrics.json, errors.csv and report.html for a paired dataset.
+
+A reader (`alignment.models.sources`: a manifest, folder or zip through the towers it needs, or precomputed
+embeddings with no model at all), the library's `evaluate`, and three writers. Progress and skipped inputs
+go to stderr, a one-line summary per direction to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..analysis.evaluate import ErrorRow, Evaluation, evaluate
+from ..analysis.metrics import TEMPLATES
+from ..core.errors import InputError
+from ..core.files import atomic_write_text, write_json
+from ..models.settings import Settings, add_arguments, settings_from
+from ..models.sources import Source, is_embeddings, read_dataset, read_embeddings
+from .common import Log, load_models
+
+ERROR_COLUMNS = (
+    "direction",
+    "space",
+    "query",
+    "query_modality",
+    "truth",
+    "truth_score",
+    "top",
+    "top_score",
+    "rank",
+    "margin",
+)
+
+
+# ---------------------------------------------------------------------------- writers
+
+
+def metrics_json(evaluation: Evaluation, source: Source) -> dict:
+    """`Evaluation.to_json()` plus the dataset, models and problems blocks."""
+    return {**evaluation.to_json(), "dataset": source.dataset, "models": source.models, "problems": source.problems}
+
+
+def write_errors_csv(path: Path, errors: Sequence[ErrorRow]) -> None:
+    """One row per error, in `Evaluation.errors` order; floats as Python writes them (round-trip exact)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(ERROR_COLUMNS)
+    for e in errors:
+        writer.writerow([getattr(e, column) for column in ERROR_COLUMNS])
+    atomic_write_text(path, out.getvalue())
+
+
+def summary(evaluation: Evaluation) -> str:
+    """One line per direction: R@1, R@5, R@10, MRR and the number of queries."""
+    lines = []
+    for name, d in evaluation.directions.items():
+        m = d.metrics
+        lines.append(
+            f"{name:<14} R@1 {m.r1:.3f}  R@5 {m.r5:.3f}  R@10 {m.r10:.3f}  MRR {m.mrr:.3f}  "
+            f"median rank {m.median_rank:g}  ({m.n_queries} queries, {d.space} space)"
+        )
+    lines.append(f"{len(evaluation.errors)} errors")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _read_dataset(path: Path, settings: Settings, *, on_error: str, use_cache: bool, log: Log) -> Source:
+    """`sources.read_dataset` with the CLI's model loading, cache and logging; skipped inputs are listed."""
+    from ..models.cache import EmbeddingCache
+    from ..models.settings import default_cache_dir
+
+    cache = EmbeddingCache(Path(settings.cache_dir or default_cache_dir()) / "embeddings") if use_cache else None
+    source = read_dataset(
+        path,
+        lambda present: load_models(settings, present, log),
+        limits=settings.limits,
+        on_error=on_error,
+        cache=cache,
+        progress=log.progress,
+    )
+    for problem in source.problems:
+        log.skipped(problem)
+    for note in source.dataset.get("notes", []):
+        log(f"note: {note}")
+    return source
+
+
+def _templates(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    templates = dict(TEMPLATES)
+    for modality in ("image", "audio"):
+        given = getattr(args, f"templates_{modality}")
+        if given:
+            missing = [t for t in given if "{}" not in t]
+            if missing:
+                raise ValueError(
+                    f"--templates-{modality}: every template needs a '{{}}' where the class name goes (got {missing})"
+                )
+            templates[modality] = tuple(given)
+    return templates
+
+
+def run_evaluate(args: argparse.Namespace, log: Log) -> int:
+    """Read SOURCE, evaluate it, write metrics.json, errors.csv and report.html into --out."""
+    from ..views.report import write_report
+
+    source_path, out = Path(args.source), Path(args.out)
+    templates = _templates(args)  # checked before any model is loaded
+    if not source_path.exists():
+        raise InputError(str(source_path), "no such file or folder")
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "--out must be a folder, but a file of that name exists")
+    if is_embeddings(source_path):
+        log(f"Reading precomputed embeddings {source_path.name} (no model is loaded)")
+        source = read_embeddings(source_path)
+    else:
+        source = _read_dataset(
+            source_path, settings_from(args), on_error=args.on_error, use_cache=not args.no_cache, log=log
+        )
+    evaluation = evaluate(source.spaces, embed_text=source.embed_text, templates=templates, progress=log.progress)
+    for note in evaluation.notes:
+        log(f"note: {note}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics_json(evaluation, source))
+    write_errors_csv(out / "errors.csv", evaluation.errors)
+    write_report(
+        out / "report.html",
+        evaluation,
+        title=f"Alignment report: {source.dataset['name']}",
+        dataset=source.dataset,
+        models=source.models,
+        problems=source.problems,
+    )
+    print(summary(evaluation))
+    log(f"Wrote {out / 'metrics.json'}, {out / 'errors.csv'} and {out / 'report.html'}")
+    return 0
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """Add `evaluate` to an argparse subparsers object."""
+    ev = subparsers.add_parser(
+        "evaluate",
+        help="retrieval metrics, errors and an HTML report for a paired dataset",
+        description="Evaluate a paired dataset: metrics.json, errors.csv and report.html in --out.",
+    )
+    ev.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="manifest (.csv/.jsonl), folder or .zip holding one, or precomputed embeddings "
+        "(.npz/.safetensors: no model is loaded)",
+    )
+    ev.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
+    add_arguments(ev)
+    ev.add_argument(
+        "--on-error",
+        choices=["skip", "stop"],
+        default="skip",
+        help="a bad manifest row or undecodable file: skip it (listed on stderr and in metrics.json) "
+        "or stop with an error (default: skip)",
+    )
+    ev.add_argument(
+        "--templates-image",
+        nargs="+",
+        metavar="TEMPLATE",
+        help="zero-shot prompt templates for image labels, '{}' = the class; give SOURCE before "
+        f"this option (default: {TEMPLATES['image']})",
+    )
+    ev.add_argument(
+        "--templates-audio",
+        nargs="+",
+        metavar="TEMPLATE",
+        help=f"zero-shot prompt templates for audio labels (default: {TEMPLATES['audio']})",
+    )
+    ev.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress lines (skipped inputs are still listed)")
+    ev.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    ev.set_defaults(run=run_evaluate)

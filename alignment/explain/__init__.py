@@ -1,0 +1,1 @@
+"""Explanations: relevance over image patches, text tokens and audio time, attention maps, and faithfulness."""

@@ -1,0 +1,1 @@
+"""Inputs: decode and validate texts, images, audio, paired-dataset manifests, archives and embedding files."""

@@ -1,0 +1,411 @@
+"""Precomputed embeddings: load, validate and write .npz / .safetensors files of ids, modalities, pairs and vectors.
+
+File layouts (row i of every column describes item i; all modalities live in one shared space, so one D):
+
+* `.npz` (`np.savez`; read with `allow_pickle=False`, so object arrays are refused): 1-D string arrays
+  `ids`, `modality` (text | image | audio) and `pair` (group key), each of length N; `embeddings`,
+  float16/32/64 of shape [N, D]; optional `label` (string, "" = no label). Strings are numpy unicode
+  (`dtype=str`) or UTF-8 bytes. Other arrays are ignored.
+* `.safetensors`: tensor `embeddings` [N, D] (F16, F32 or F64; BF16 is refused: numpy cannot hold it);
+  the string columns live in the header metadata (a string -> string map), each a JSON list:
+  `ids`, `modality`, `pair`, optional `label` (strings or null), and `format` = "alignment.embeddings/1".
+
+Validation (messages name the file, the array and the first bad row, rows counted from 0 like array
+indices): required arrays present, equal lengths, 2-D float embeddings, every value finite, no zero
+row, modality values valid, ids and pairs non-empty, ids unique within a modality (as in
+`alignment.inputs.dataset`), and by default at least one pair key shared by two modalities. Rows are then
+scaled to unit length in float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+from numpy.lib import format as npy_format
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from ..core.errors import InputError
+from .items import MODALITIES, Modality, count_true_pairs
+
+PathLike = str | os.PathLike
+REQUIRED = ("ids", "modality", "pair", "embeddings")
+STRING_COLUMNS = ("ids", "modality", "pair", "label")
+FORMAT = "alignment.embeddings/1"
+
+
+@dataclass(frozen=True)
+class EmbeddingLimits:
+    """How large a precomputed embedding file may be; each limit is named in the message when exceeded."""
+
+    max_rows: int = 1_000_000  # items (N)
+    max_dim: int = 16_384  # embedding width (D)
+    max_file_mb: float = 4_000.0  # bytes on disk, and unpacked bytes of an .npz
+
+
+DEFAULT_LIMITS = EmbeddingLimits()
+TextEmbedder = Callable[[list[str]], np.ndarray]  # prompts -> unit (P, D) in one space (zero-shot prompts)
+
+
+@dataclass(frozen=True, eq=False)
+class Embedded:
+    """Unit-length embeddings and, row for row, their ids, modalities, pair keys and labels."""
+
+    ids: tuple[str, ...]
+    modality: tuple[Modality, ...]
+    pair: tuple[str, ...]
+    label: tuple[str | None, ...]  # all None when the file has no labels
+    embeddings: np.ndarray  # (N, D) float32, unit rows, read-only
+    source: str = "arrays"  # file name, for messages
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def rows(self, modality: Modality) -> np.ndarray:
+        """Indices of one modality's rows, in file order."""
+        return np.flatnonzero(np.asarray(self.modality) == modality)
+
+    def select(self, indices: np.ndarray | list[int]) -> Embedded:
+        """The given rows, in the given order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        pick = idx.tolist()
+        return Embedded(
+            tuple(self.ids[i] for i in pick),
+            tuple(self.modality[i] for i in pick),
+            tuple(self.pair[i] for i in pick),
+            tuple(self.label[i] for i in pick),
+            _readonly(self.embeddings[idx]),  # (n, D)
+            self.source,
+        )
+
+    def by_modality(self) -> dict[Modality, Embedded]:
+        """One Embedded per modality present, in MODALITIES order."""
+        return {m: self.select(self.rows(m)) for m in MODALITIES if m in self.modality}
+
+    def true_pairs(self) -> dict[tuple[Modality, Modality], int]:
+        """For each modality pair (in MODALITIES order), how many pair keys join rows of both."""
+        return count_true_pairs(self.pair, self.modality)
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def from_arrays(
+    ids: object,
+    modality: object,
+    pair: object,
+    embeddings: object,
+    *,
+    label: object = None,
+    source: str = "arrays",
+    require_pairs: bool = True,
+    limits: EmbeddingLimits = DEFAULT_LIMITS,
+) -> Embedded:
+    """Validate columns (numpy arrays or sequences) and normalise the rows; InputError names the first problem."""
+    vectors = _matrix(embeddings, source, limits)  # (N, D)
+    n = vectors.shape[0]
+    id_list = _strings("ids", ids, n, source)
+    modality_list = _strings("modality", modality, n, source)
+    pair_list = _strings("pair", pair, n, source)
+    labels: list[str | None] = [None] * n
+    if label is not None:
+        labels = [text or None for text in _strings("label", label, n, source, nullable=True)]
+
+    first: dict[tuple[str, str], int] = {}
+    for row, (rid, name, key) in enumerate(zip(id_list, modality_list, pair_list, strict=True)):
+        if not rid:
+            raise InputError(source, f"row {row}: empty id")
+        if name not in MODALITIES:
+            raise InputError(
+                source, f"row {row} (id '{rid}'): unknown modality '{name}' (expected text, image or audio)"
+            )
+        if not key:
+            raise InputError(source, f"row {row} (id '{rid}'): empty pair")
+        if (name, rid) in first:
+            raise InputError(source, f"row {row}: duplicate {name} id '{rid}' (first at row {first[(name, rid)]})")
+        first[(name, rid)] = row
+
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        raise InputError(source, f"embeddings row {bad[0]} (id '{id_list[bad[0]]}') holds NaN or infinite values")
+    scale = np.abs(vectors).max(axis=1)  # (N,) dividing by it first keeps the norm from overflowing
+    zero = np.flatnonzero(scale == 0)
+    if zero.size:
+        raise InputError(source, f"embeddings row {zero[0]} (id '{id_list[zero[0]]}') is all zeros: no direction")
+    scaled = vectors / scale[:, None]  # (N, D), entries in [-1, 1]
+    unit = (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)
+
+    out = Embedded(
+        tuple(id_list),
+        cast(tuple[Modality, ...], tuple(modality_list)),
+        tuple(pair_list),
+        tuple(labels),
+        _readonly(unit),
+        source,
+    )
+    if require_pairs and not out.true_pairs():
+        counts = ", ".join(f"{modality_list.count(m)} {m}" for m in MODALITIES if m in modality_list)
+        raise InputError(source, f"no true pairs: no pair key is shared by rows of two modalities ({counts})")
+    return out
+
+
+def _matrix(values: object, source: str, limits: EmbeddingLimits) -> np.ndarray:
+    try:
+        array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    except ValueError as exc:  # ragged nested lists
+        raise InputError(source, f"embeddings is not a rectangular [N, D] array ({exc})") from None
+    if array.dtype.hasobject:
+        raise InputError(source, "embeddings is an object array; it must be a float array [N, D]")
+    if array.dtype.kind != "f":
+        raise InputError(source, f"embeddings must be float16/32/64, got {array.dtype}")
+    if array.ndim != 2:
+        raise InputError(source, f"embeddings must be 2-D [N, D], got shape {array.shape}")
+    n, d = array.shape
+    if n == 0 or d == 0:
+        raise InputError(source, f"embeddings is empty (shape {array.shape})")
+    if n > limits.max_rows:
+        raise InputError(source, f"{n:,} rows, over the limit of {limits.max_rows:,}")
+    if d > limits.max_dim:
+        raise InputError(source, f"embedding width {d:,}, over the limit of {limits.max_dim:,}")
+    return array if array.dtype != np.float16 else array.astype(np.float32)
+
+
+def _strings(name: str, values: object, n: int, source: str, *, nullable: bool = False) -> list[str]:
+    """A string column as a list; numpy unicode/bytes arrays or sequences of str ('' for None when nullable)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.hasobject:
+            raise InputError(source, f"array '{name}' is an object array; save strings with dtype=str")
+        if values.ndim != 1:
+            raise InputError(source, f"array '{name}' must be 1-D, got shape {values.shape}")
+        if values.dtype.kind == "S":
+            try:
+                out = [value.decode("utf-8") for value in values.tolist()]
+            except UnicodeDecodeError as exc:
+                raise InputError(source, f"array '{name}' holds bytes that are not UTF-8 ({exc.reason})") from None
+        elif values.dtype.kind == "U":
+            out = values.tolist()
+        else:
+            raise InputError(source, f"array '{name}' must hold strings, got {values.dtype}")
+    elif isinstance(values, (list, tuple)):
+        out = []
+        for row, value in enumerate(values):
+            if value is None and nullable:
+                value = ""
+            if not isinstance(value, str):
+                raise InputError(source, f"'{name}' row {row} must be a string, got {type(value).__name__} {value!r}")
+            out.append(value)
+    else:
+        raise InputError(source, f"'{name}' must be an array or a list of strings, got {type(values).__name__}")
+    if len(out) != n:
+        raise InputError(source, f"array '{name}' has {len(out)} entries but embeddings has {n} rows")
+    return [value.strip() for value in out]
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False
+    return array
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def load_embeddings(
+    path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS
+) -> Embedded:
+    """Load a .npz or .safetensors embedding file (layouts in the module docstring)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path, require_pairs=require_pairs, limits=limits)
+    if suffix == ".safetensors":
+        return load_safetensors(path, require_pairs=require_pairs, limits=limits)
+    raise InputError(
+        Path(path).name, f"precomputed embeddings must be .npz or .safetensors, got '{suffix or 'no suffix'}'"
+    )
+
+
+def load_npz(path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS) -> Embedded:
+    """Load an .npz without unpickling; array headers are checked before any data is read."""
+    path = Path(path)
+    name = path.name
+    _check_file_size(path, limits)
+    if not zipfile.is_zipfile(path):
+        raise InputError(name, "not an .npz file (an .npz is a zip of .npy arrays, as np.savez writes)")
+    present = _check_npz_members(path, limits)
+    missing = [key for key in REQUIRED if key not in present]
+    if missing:
+        raise InputError(name, f"missing array(s) {', '.join(missing)} (found: {', '.join(sorted(present)) or 'none'})")
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in (*REQUIRED, "label"):
+                if key in present:
+                    arrays[key] = npz[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise InputError(name, "holds an object array (pickled Python objects), refused for safety") from None
+        raise InputError(name, f"cannot be read as .npz ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
+        raise InputError(name, f"cannot be read as .npz ({exc or type(exc).__name__})") from None
+    return from_arrays(
+        arrays["ids"],
+        arrays["modality"],
+        arrays["pair"],
+        arrays["embeddings"],
+        label=arrays.get("label"),
+        source=name,
+        require_pairs=require_pairs,
+        limits=limits,
+    )
+
+
+def _check_npz_members(path: Path, limits: EmbeddingLimits) -> set[str]:
+    """Array names in the archive; refuses object dtypes and sizes past the limits from the .npy headers alone."""
+    name = path.name
+    present: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            total = sum(info.file_size for info in infos)
+            if total > limits.max_file_mb * 1e6:
+                raise InputError(name, f"unpacks to {total / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+            for info in infos:
+                key = info.filename.removesuffix(".npy")
+                if key not in (*REQUIRED, "label"):
+                    continue
+                present.add(key)
+                with zf.open(info) as member:
+                    version = npy_format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = npy_format.read_array_header_1_0(member)
+                    elif version == (2, 0):
+                        shape, _, dtype = npy_format.read_array_header_2_0(member)
+                    else:
+                        continue  # rarer header versions: np.load checks them
+                if dtype.hasobject:
+                    raise InputError(
+                        name,
+                        f"array '{key}' is an object array (pickled Python objects), refused for safety; "
+                        "save strings with dtype=str and embeddings as float32",
+                    )
+                count = int(np.prod(shape, dtype=np.float64))
+                if count * dtype.itemsize > info.file_size:
+                    raise InputError(name, f"array '{key}' declares shape {shape} but holds fewer bytes (truncated?)")
+                if shape and shape[0] > limits.max_rows:
+                    raise InputError(
+                        name, f"array '{key}' has {shape[0]:,} rows, over the limit of {limits.max_rows:,}"
+                    )
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:  # malformed .npy headers, broken zips
+        raise InputError(name, f"cannot be read as .npz ({exc})") from None
+    return present
+
+
+def load_safetensors(
+    path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS
+) -> Embedded:
+    """Load a .safetensors file: tensor `embeddings` plus JSON string columns in the metadata."""
+    path = Path(path)
+    name = path.name
+    _check_file_size(path, limits)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            if "embeddings" not in handle.keys():
+                found = ", ".join(sorted(handle.keys())) or "none"
+                raise InputError(name, f"missing tensor 'embeddings' (found: {found})")
+            dtype = handle.get_slice("embeddings").get_dtype()
+            if dtype not in ("F16", "F32", "F64"):
+                raise InputError(name, f"tensor 'embeddings' is {dtype}; save it as F32 (or F16 / F64)")
+            embeddings = handle.get_tensor("embeddings")
+    except SafetensorError as exc:
+        raise InputError(name, f"not a readable .safetensors file ({exc})") from None
+    columns: dict[str, list[str | None]] = {}
+    for key in STRING_COLUMNS:
+        if key not in metadata:
+            if key != "label":
+                raise InputError(name, f"metadata has no '{key}' entry (a JSON list of strings)")
+            continue
+        try:
+            values = json.loads(metadata[key])
+        except json.JSONDecodeError as exc:
+            raise InputError(name, f"metadata '{key}' is not valid JSON ({exc.msg})") from None
+        if not isinstance(values, list):
+            raise InputError(name, f"metadata '{key}' must be a JSON list of strings, got {type(values).__name__}")
+        columns[key] = values
+    return from_arrays(
+        columns["ids"],
+        columns["modality"],
+        columns["pair"],
+        embeddings,
+        label=columns.get("label"),
+        source=name,
+        require_pairs=require_pairs,
+        limits=limits,
+    )
+
+
+def _check_file_size(path: Path, limits: EmbeddingLimits) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(path.name, f"cannot be read ({exc.strerror or exc})") from None
+    if size > limits.max_file_mb * 1e6:
+        raise InputError(path.name, f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def save_npz(path: PathLike, embedded: Embedded) -> Path:
+    """Write the .npz layout (unit float32 rows, '' for no label); written to a temp name, then renamed."""
+    path = _target(path, ".npz")
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez(
+        partial,
+        ids=np.asarray(embedded.ids, dtype=str),
+        modality=np.asarray(embedded.modality, dtype=str),
+        pair=np.asarray(embedded.pair, dtype=str),
+        label=np.asarray([text or "" for text in embedded.label], dtype=str),
+        embeddings=np.asarray(embedded.embeddings, dtype=np.float32),
+    )
+    os.replace(partial, path)
+    return path
+
+
+def save_safetensors(path: PathLike, embedded: Embedded) -> Path:
+    """Write the .safetensors layout: tensor `embeddings`, string columns as JSON lists in the metadata."""
+    path = _target(path, ".safetensors")
+    partial = path.with_name(path.name + ".partial")
+    metadata = {
+        "format": FORMAT,
+        "ids": json.dumps(list(embedded.ids)),
+        "modality": json.dumps(list(embedded.modality)),
+        "pair": json.dumps(list(embedded.pair)),
+        "label": json.dumps(list(embedded.label)),
+    }
+    save_file(
+        {"embeddings": np.ascontiguousarray(embedded.embeddings, dtype=np.float32)}, str(partial), metadata=metadata
+    )
+    os.replace(partial, path)
+    return path
+
+
+def _target(path: PathLike, suffix: str) -> Path:
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise ValueError(f"expected a {suffix} path, got {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

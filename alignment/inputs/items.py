@@ -1,0 +1,73 @@
+"""What every reader produces: `Item` (one decoded, validated input), `Loaded` (items and problems), content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from PIL import Image
+
+from .audio import Waveform
+
+Modality = Literal["text", "image", "audio"]
+MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
+Payload = str | Image.Image | Waveform
+PathLike = str | os.PathLike
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input, decoded and validated. `sha256` is over the original bytes (the cache key's content part)."""
+
+    id: str  # unique within its modality in one request; shown on axes and in tables
+    modality: Modality
+    payload: Payload = field(repr=False)
+    sha256: str
+    source: str  # where it came from (file name or 'text line 3'), for messages
+    pair: str | None = None  # group key of a paired dataset (issue: alignment errors)
+    label: str | None = None
+
+
+@dataclass
+class Loaded:
+    """Items that loaded, and one message per input that did not."""
+
+    items: list[Item] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def extend(self, other: Loaded) -> None:
+        self.items += other.items
+        self.problems += other.problems
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def count_true_pairs(pairs: Iterable[str], modalities: Iterable[Modality]) -> dict[tuple[Modality, Modality], int]:
+    """For each modality pair (in MODALITIES order), how many pair keys join items of both."""
+    by_pair: dict[str, set[Modality]] = {}
+    for key, modality in zip(pairs, modalities, strict=True):
+        by_pair.setdefault(key, set()).add(modality)
+    out: dict[tuple[Modality, Modality], int] = {}
+    for i, a in enumerate(MODALITIES):
+        for b in MODALITIES[i + 1 :]:
+            joined = sum(a in found and b in found for found in by_pair.values())
+            if joined:
+                out[(a, b)] = joined
+    return out
+
+
+class UniqueIds:
+    """Appends ' (2)', ' (3)' ... to repeated names so ids stay unique within a modality."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, name: str) -> str:
+        count = self.seen.get(name, 0) + 1
+        self.seen[name] = count
+        return name if count == 1 else f"{name} ({count})"

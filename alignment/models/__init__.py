@@ -1,0 +1,1 @@
+"""Models: settings and presets, the encoder factory, tiny models, devices, the embedding cache, embedding."""

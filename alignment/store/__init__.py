@@ -1,0 +1,1 @@
+"""What persists user work: hand tags on alignment errors."""

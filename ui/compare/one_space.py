@@ -1,0 +1,101 @@
+"""The Compare tab's "one space" view: CLAP audio mapped into CLIP space by the bridge, so images and sounds meet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from alignment.analysis.compare import Comparison
+from alignment.models.cache import EmbeddingCache
+from alignment.models.encoders import Encoders
+from alignment.space.shared import SharedSpace, shared_space
+from alignment.views import figures
+from alignment.views.projection import project
+from ui.assets import ASSETS
+
+CORPUS = ASSETS / "corpus" / "captions.txt"
+CPU_CAPTIONS = 1_000  # on CPU the real text towers embed ~3-13 captions/s: the full corpus would take ~30 min
+
+
+def one_space_json(comparison: Comparison, space: SharedSpace) -> dict:
+    """Ids, the image x audio matrix and the full text/image/audio matrix in CLIP space, and the bridge."""
+    audio = space.to_clip(comparison.clap_audio)  # (A, D_clip)
+    everything = np.concatenate([comparison.clip_text, comparison.clip_image, audio])  # (T + I + A, D_clip)
+    ids = (
+        [("text", i.id) for i in comparison.texts]
+        + [("image", i.id) for i in comparison.images]
+        + [("audio", i.id) for i in comparison.audio]
+    )
+    return {
+        "bridge": space.bridge.to_json() | {"path": str(space.path), "loaded": space.loaded},
+        "ids": [{"modality": m, "id": i} for m, i in ids],
+        "image_audio": {
+            "rows": [i.id for i in comparison.images],
+            "cols": [i.id for i in comparison.audio],
+            "cosine": (comparison.clip_image @ audio.T).round(6).tolist(),
+        },
+        "full": (everything @ everything.T).round(6).tolist(),
+        "embeddings": everything,  # dropped before the JSON leaves the server (see `views`)
+    }
+
+
+def views(comparison: Comparison, space: SharedSpace) -> tuple:
+    """(markdown, image x audio heatmap, full matrix heatmap, joint projection, JSON) for the UI."""
+    numbers = one_space_json(comparison, space)
+    embeddings = numbers.pop("embeddings")
+    labels = [f"{x['modality']}: {x['id']}" for x in numbers["ids"]]
+    modalities = [x["modality"] for x in numbers["ids"]]
+    block = numbers["image_audio"]
+    image_audio = figures.heatmap(
+        np.asarray(block["cosine"], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"])),
+        block["rows"],
+        block["cols"],
+        title="Image × audio (audio through the bridge)",
+    )
+    full = figures.heatmap(
+        np.asarray(numbers["full"], dtype=np.float32), labels, labels, title="Every item × every item, CLIP space"
+    )
+    projected = project(embeddings)
+    joint = figures.projection_panels(
+        [
+            {
+                "title": "CLIP space: text + image + bridged audio",
+                "coords": projected.coords,
+                "labels": [x["id"] for x in numbers["ids"]],
+                "modalities": modalities,
+                "method": projected.method,
+            }
+        ],
+        title="One space: all three modalities",
+    )
+    return f"**One space.** {space.describe()}", image_audio, full, joint, numbers
+
+
+def one_space_handler(
+    encoders: Encoders, *, root: Path, cache: EmbeddingCache
+) -> Callable[[Comparison | None, str | None, gr.Progress], tuple]:
+    """The event function: fit or load the bridge (progress bar on first use), then draw the views."""
+    captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
+
+    def run(comparison: Comparison | None, corpus: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
+        if comparison is None:
+            raise gr.Error("Run a comparison first: the one-space view maps its audio into CLIP space.")
+        if not comparison.audio or not (comparison.images or comparison.texts):
+            raise gr.Error("The one-space view needs audio and at least one image or text in the comparison.")
+        try:
+            space = shared_space(
+                encoders,
+                corpus or CORPUS,
+                root=root,
+                cache=cache,
+                max_captions=captions,
+                progress=lambda f, m: progress(f, desc=m),
+            )
+        except (ValueError, OSError) as exc:
+            raise gr.Error(f"The bridge could not be fitted or loaded: {exc}") from None
+        return views(comparison, space)
+
+    return run

@@ -1,0 +1,131 @@
+"""What the Compare tab shows for a comparison: the clickable matrices, the best-match table, the projection, the
+report. Pure view helpers; the layout and its events are in ui/compare/tab.py."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from alignment.analysis.compare import Comparison
+from alignment.core.errors import InputError
+from alignment.inputs.text import read_text_file, split_lines
+from alignment.views import figures
+from alignment.views.projection import pca_2d, project
+from ui.widgets import matrix as matrix_view
+from ui.widgets.handoff import Pair, pair
+
+SCORE_KINDS = ["cosine", "probability"]
+MATCH_COLUMNS = [
+    "query",
+    "query modality",
+    "best match",
+    "match modality",
+    "cosine",
+    "P(text | item)",
+    "runner-up",
+    "margin",
+]
+MATRICES = (("text_image", "Text × image (CLIP)"), ("text_audio", "Text × audio (CLAP)"))
+
+
+def heatmap_views(result: dict | None, kind: str) -> tuple[str, str]:
+    """Text x image and text x audio matrices (clickable HTML) from a compare result (the JSON the API returns)."""
+    if kind not in SCORE_KINDS:
+        raise gr.Error(f"Unknown score '{kind}': choose cosine or probability.")
+    if not result:
+        message = matrix_view.message_html("Run a comparison to see the similarity matrix")
+        return message, message
+    out = []
+    for key, title in MATRICES:
+        block = result[key]
+        matrix = np.asarray(block[kind], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"]))
+        probability = kind == "probability"
+        out.append(
+            matrix_view.matrix_html(
+                matrix,
+                block["rows"],
+                block["cols"],
+                title=title,
+                value_name="P(text | item)" if probability else "cosine",
+                bounds=(0.0, 1.0) if probability else None,
+                hint="Click a cell to explain why that text matches that " + key.split("_")[1] + ".",
+            )
+        )
+    return out[0], out[1]
+
+
+def picked_pair(comparison: Comparison | None, key: str, evt: gr.SelectData) -> Pair:
+    """The (text, image or clip) pair of the clicked cell of the `key` matrix of the session's comparison."""
+    if comparison is None:
+        raise gr.Error("Run a comparison first: its matrices are what a click explains.")
+    media = comparison.images if key == "text_image" else comparison.audio
+    row, col = matrix_view.picked_cell(evt, (len(comparison.texts), len(media)))
+    return pair(comparison.texts[row], media[col])
+
+
+def matches_table(result: dict) -> pd.DataFrame:
+    rows = [
+        [
+            m["query"],
+            m["query_modality"],
+            m["best"],
+            m["target_modality"],
+            round(m["cosine"], 3),
+            "—" if m["probability"] is None else round(m["probability"], 3),
+            m["runner_up"],
+            None if m["margin"] is None else round(m["margin"], 3),
+        ]
+        for m in result["best_matches"]
+    ]
+    return pd.DataFrame(rows, columns=MATCH_COLUMNS)
+
+
+def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
+    """Both spaces projected to 2-D: PCA when `fast`, else UMAP where there are enough points."""
+    panels = {}
+    for key, title, other, text_emb, other_emb in (
+        ("clip", "CLIP space: text + image", comparison.images, comparison.clip_text, comparison.clip_image),
+        ("clap", "CLAP space: text + audio", comparison.audio, comparison.clap_text, comparison.clap_audio),
+    ):
+        items = comparison.texts + other
+        x = np.concatenate([text_emb, other_emb]) if items else np.zeros((0, 2), np.float32)
+        projected = (pca_2d(x), "pca") if fast else (lambda p: (p.coords, p.method))(project(x))
+        panels[key] = {
+            "title": title,
+            "ids": [i.id for i in items],
+            "modalities": [i.modality for i in items],
+            "coords": np.round(projected[0], 5).tolist(),
+            "method": projected[1],
+        }
+    return panels
+
+
+def projection_figure(panels: dict):
+    return figures.projection_panels(
+        [{**p, "labels": p["ids"]} for p in panels.values()],  # colour, symbol and legend already give the modality
+        title="Embedding space (CLIP and CLAP are separate spaces until a bridge joins them)",
+    )
+
+
+def report_markdown(result: dict) -> str:
+    lines = []
+    if result["problems"]:
+        lines += ["**Skipped inputs**", *[f"- {p}" for p in result["problems"]]]
+    if result["notes"]:
+        lines += ["**Truncated texts**", *[f"- {n}" for n in result["notes"]]]
+    cache = result["cache"]
+    hits = sum(v["hits"] for v in cache.values())
+    computed = sum(v["computed"] for v in cache.values())
+    lines.append(f"Embeddings: {computed} computed, {hits} from the cache.")
+    return "\n".join(lines)
+
+
+def collect_texts(text: str, text_file: str | None) -> list[str]:
+    texts = split_lines(text or "")
+    if text_file:
+        try:
+            texts += read_text_file(text_file)
+        except InputError as exc:
+            raise gr.Error(f"The text file could not be used: {exc}") from None
+    return texts

@@ -1,0 +1,1 @@
+"""The Explain tab: relevance maps for one pair, and the attention viewer."""
