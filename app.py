@@ -1,38 +1,43 @@
 """Cross-Modal Alignment Explorer: the Gradio app. It assembles the tabs of `ui/` and wires the one-click hand-offs
-between them (a matrix cell or an error to its explanation); every computation is a call into `alignment`."""
+between them (a matrix cell or an error to its explanation); every computation is a call into `alignment`.
+
+The page is served before torch, transformers and the models are imported: they load on a background thread,
+the bundled example is shown from what an earlier start prepared, and a handler that needs the models waits for
+them with a progress bar.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import pandas as pd
 
-from alignment.analysis.compare import Comparison
-from alignment.core.errors import ModelUnavailableError
-from alignment.models.cache import EmbeddingCache
-from alignment.models.encoders import Encoders
-from alignment.models.factory import load_encoders
-from alignment.models.settings import Settings, default_cache_dir, parse_settings
-from alignment.views.projection import warm_up_umap
+from alignment.analysis.comparison import Comparison  # at run time: gradio reads the handlers' type hints
+from alignment.models.settings import Settings, add_arguments, settings_from
 from ui.assets import ASSETS, bundled_examples
+from ui.compare.example import PreparedExample
 from ui.compare.tab import build_compare_tab
 from ui.compare.views import picked_pair
 from ui.errors.tab import build_errors_tab
 from ui.errors.views import explain_cell, explain_pair
 from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
+from ui.models import AppModels
 
-ENCODERS = "encoders"  # concurrency group of every event that runs the models
+if TYPE_CHECKING:
+    from alignment.models.encoders import Encoders
+
+ENCODERS = "encoders"  # concurrency group of the events that run the models
 
 
-def header_markdown(settings: Settings, encoders: Encoders) -> str:
-    info = encoders.describe()
+def header_markdown(settings: Settings) -> str:
     text = (
-        f"# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: **{info['clip']}** · "
-        f"audio–text: **{info['clap']}** · device **{info['device']}** ({info['dtype']})."
+        "# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: "
+        f"**{settings.clip}** · audio–text: **{settings.clap}**."
     )
     if settings.random_weights:
         text += (
@@ -42,43 +47,31 @@ def header_markdown(settings: Settings, encoders: Encoders) -> str:
     return text
 
 
-def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Blocks:
-    """The Blocks app. `encoders` defaults to loading those `settings` name (the only slow step)."""
-    encoders = encoders or load_encoders(settings)
-    root = Path(settings.cache_dir or default_cache_dir())
-    cache = EmbeddingCache(root / "embeddings")
-    models = {
-        **encoders.describe(),
-        "loaded": True,
-        "preset": settings.preset,
-        "random_weights": settings.random_weights,
-    }
+def build_demo(settings: Settings, encoders: Encoders | None = None, *, background: bool = True) -> gr.Blocks:
+    """The Blocks app. Without `encoders` the models load on a background thread when `background` is set (the app),
+    or when a handler first needs them."""
+    models = AppModels(settings, encoders=encoders)
+    examples = bundled_examples()
+    example = PreparedExample(models, examples[0])
+    example.load()  # from an earlier start: shown before the models are loaded
+    if background:
+        models.start()
+        example.prepare_in_background()  # also compiles UMAP, off the visitors' path
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
-        gr.Markdown(header_markdown(settings, encoders))
+        gr.Markdown(header_markdown(settings))
+        status = gr.Markdown(models.status_markdown())
+        timer = gr.Timer(1.0, active=not models.ready)
         with gr.Tabs() as tabs:
             with gr.Tab("Compare", id="compare"):
-                compare = build_compare_tab(
-                    demo,
-                    encoders,
-                    limits=settings.limits,
-                    cache=cache,
-                    root=root,
-                    examples=bundled_examples(),
-                    concurrency_id=ENCODERS,
-                )
+                compare = build_compare_tab(demo, models, examples=examples, example=example, concurrency_id=ENCODERS)
             with gr.Tab("Alignment errors", id="errors"):
                 errors_state, error_number, explain_error, error_list = build_errors_tab(
-                    tags_root=root / "tags",
-                    encoders_for=lambda modalities: (encoders, models),
-                    cache=cache,
-                    limits=settings.limits,
-                    example=ASSETS / "paired.csv",
-                    concurrency_id=ENCODERS,
+                    models, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
                 )
             with gr.Tab("Explain", id="explain"):
                 explain = build_explain_tab(
-                    encoders,
+                    models,
                     limits=settings.limits,
                     example_image=ASSETS / "images" / "coffee.jpg",
                     example_audio=ASSETS / "audio" / "siren_sweep.flac",
@@ -86,6 +79,12 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
                 )
             with gr.Tab("Fusion", id="fusion"):
                 build_fusion_tab(concurrency_id=ENCODERS)
+
+        def refresh_status() -> tuple:
+            done = models.ready or models.status_markdown().startswith("⚠️")
+            return models.status_markdown(), gr.Timer(active=not done)
+
+        timer.tick(refresh_status, outputs=[status, timer], show_progress="hidden", api_visibility="private")
 
         # One click sends a pair to the Explain tab, switches to it, and explains the pair there.
         to_explain = [*explain.send_outputs, tabs]
@@ -116,14 +115,26 @@ def build_demo(settings: Settings, encoders: Encoders | None = None) -> gr.Block
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    settings = parse_settings(argv)
-    try:
-        encoders = load_encoders(settings)
-    except ModelUnavailableError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
-    warm_up_umap()  # numba compiles in the background while the page loads
-    build_demo(settings, encoders).launch(theme=gr.themes.Soft())
+    parser = argparse.ArgumentParser(description="Cross-Modal Alignment Explorer")
+    add_arguments(parser)
+    parser.add_argument(
+        "--prepare",
+        action="store_true",
+        help="load the models, prepare the bundled example for fast starts (beside the cache), and exit",
+    )
+    args = parser.parse_args(argv)
+    settings = settings_from(args)
+    if args.prepare:
+        models = AppModels(settings)
+        try:
+            encoders = models.get()
+        except gr.Error as exc:
+            print(exc, file=sys.stderr)
+            raise SystemExit(2) from None
+        PreparedExample(models, bundled_examples()[0]).prepare(encoders)
+        print(f"Prepared the bundled example under {models.root / 'prepared'}")
+        return
+    build_demo(settings).launch(theme=gr.themes.Soft(), allowed_paths=[str(ASSETS)])
 
 
 if __name__ == "__main__":

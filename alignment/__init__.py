@@ -13,7 +13,7 @@ from typing import Any
 
 _EXPORTS = {  # name -> the module (under alignment) that defines it
     "EmbeddingCache": "models.cache",
-    "Comparison": "analysis.compare",
+    "Comparison": "analysis.comparison",
     "compare": "analysis.compare",
     "Limits": "inputs.limits",
     "Settings": "models.settings",
@@ -29,7 +29,7 @@ _EXPORTS = {  # name -> the module (under alignment) that defines it
     "load_dataset": "inputs.dataset",
     "load_items": "inputs.dataset",
     "read_manifest": "inputs.manifest",
-    "EmbedStats": "models.embed",
+    "EmbedStats": "models.cache",
     "embed_items": "models.embed",
     "ClapEncoder": "models.encoders",
     "ClipEncoder": "models.encoders",
@@ -69,7 +69,7 @@ _EXPORTS = {  # name -> the module (under alignment) that defines it
     "bidirectional_retrieval": "analysis.metrics",
     "retrieval_metrics": "analysis.metrics",
     "zero_shot": "analysis.metrics",
-    "build_prompts": "analysis.metrics",
+    "build_prompts": "analysis.prompts",
     "Assignment": "analysis.matching",
     "ThresholdCurve": "analysis.matching",
     "assignment_accuracy": "analysis.matching",

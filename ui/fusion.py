@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
@@ -11,10 +12,10 @@ import plotly.graph_objects as go
 
 from alignment.core.errors import InputError
 from alignment.inputs.embeddings import load_embeddings
-from alignment.space.contrastive import TrainConfig
-from alignment.space.fusion import METHODS
-from alignment.space.fusion_data import FusionItems, fusion_items, synthetic_items
-from alignment.space.fusion_training import FusionComparison, compare_fusion_methods
+from alignment.space.fusion_data import METHODS, FusionItems, fusion_items, synthetic_items
+
+if TYPE_CHECKING:  # training imports torch: loaded on the first run
+    from alignment.space.fusion_training import FusionComparison
 
 TABLE_COLUMNS = ["method", "R@1", "R@5", "R@10", "MRR", "epochs", "best_epoch", "seconds"]
 MAX_EPOCHS = 60
@@ -75,6 +76,9 @@ def build_fusion_tab(*, concurrency_id: str) -> None:
         if not methods:
             raise gr.Error(f"Choose at least one method ({', '.join(METHODS)}).")
         try:
+            from alignment.space.contrastive import TrainConfig
+            from alignment.space.fusion_training import compare_fusion_methods
+
             data = load_embeddings(Path(upload)) if upload else synthetic_items()
             items = fusion_items(data, target=target)  # type: ignore[arg-type]
             chosen = [m for m in METHODS if m in methods or m == "attention"]  # attention: the weights view

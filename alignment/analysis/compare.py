@@ -1,9 +1,9 @@
-"""The compare pipeline: texts, images and audio in; embeddings, similarity, best matches and problems out."""
+"""The compare pipeline: texts, images and audio in; embeddings, similarity, best matches and problems out
+(a `Comparison`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,69 +11,37 @@ from ..inputs.files import load_files
 from ..inputs.items import Item, Loaded, PathLike
 from ..inputs.limits import Limits
 from ..inputs.text import load_texts
-from ..models.cache import EmbeddingCache
-from ..models.embed import EmbedStats, embed_items
+from ..models.cache import EmbeddingCache, EmbedStats
+from ..models.embed import embed_items
 from ..models.encoders import ClapEncoder, ClipEncoder, Encoders
-from .similarity import Match, Scores, best_matches
+from .comparison import Comparison
+from .similarity import Scores, best_matches
 
 Progress = Callable[[float, str], None]
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Everything one compare produced. Embeddings are unit-norm float32; CLIP and CLAP are separate spaces."""
-
-    texts: list[Item]
-    images: list[Item]
-    audio: list[Item]
-    clip_text: np.ndarray  # (T, D_clip)
-    clip_image: np.ndarray  # (I, D_clip)
-    clap_text: np.ndarray  # (T, D_clap)
-    clap_audio: np.ndarray  # (A, D_clap)
-    text_image: Scores  # (T, I) in CLIP space
-    text_audio: Scores  # (T, A) in CLAP space
-    matches: list[Match]
-    problems: list[str]  # inputs that were skipped, each naming the input and the limit or fault
-    notes: list[str]  # things the user must know about inputs that did run (e.g. truncated texts)
-    stats: dict[str, EmbedStats] = field(default_factory=dict)  # per tower: cache hits vs forward passes
-    models: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        """Plain numbers for API users: ids, matrices (rows = texts), best matches, problems."""
-
-        def scores(s: Scores) -> dict:
-            return {
-                "rows": s.rows,
-                "cols": s.cols,
-                "cosine": s.cosine.round(6).tolist(),
-                "probability": s.probability.round(6).tolist(),
-                "logit_scale": round(s.logit_scale, 6),
-            }
-
-        return {
-            "models": self.models,
-            "ids": {
-                "text": [i.id for i in self.texts],
-                "image": [i.id for i in self.images],
-                "audio": [i.id for i in self.audio],
-            },
-            "text_image": scores(self.text_image),
-            "text_audio": scores(self.text_audio),
-            "best_matches": [m.__dict__ for m in self.matches],
-            "problems": self.problems,
-            "notes": self.notes,
-            "cache": {k: {"hits": v.hits, "computed": v.computed} for k, v in self.stats.items()},
-        }
-
-
 def load_inputs(
-    texts: Sequence[str], images: Sequence[PathLike], audio: Sequence[PathLike], *, limits: Limits = Limits()
+    texts: Sequence[str],
+    images: Sequence[PathLike],
+    audio: Sequence[PathLike],
+    *,
+    limits: Limits = Limits(),
+    encoders: Encoders | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> tuple[Loaded, Loaded, Loaded]:
-    """Decode and validate everything (CPU work, before any model runs)."""
+    """Read, hash and validate everything (CPU work, before any model runs). With `encoders` and `cache`, a file
+    whose embedding is already cached is not decoded (its header is still checked against the limits)."""
+
+    def missing(encoder: ClipEncoder | ClapEncoder, modality: str) -> Callable[[str], bool] | None:
+        if encoders is None or cache is None:
+            return None
+        fingerprint = encoder.fingerprint(modality)
+        return lambda digest: not cache.has(fingerprint, digest)
+
     return (
         load_texts(texts, limits=limits),
-        load_files(images, "image", limits=limits),
-        load_files(audio, "audio", limits=limits),
+        load_files(images, "image", limits=limits, decode=missing(encoders.clip, "image") if encoders else None),
+        load_files(audio, "audio", limits=limits, decode=missing(encoders.clap, "audio") if encoders else None),
     )
 
 
@@ -89,8 +57,10 @@ def compare(
 ) -> Comparison:
     """Load, embed (cached), and score texts against images (CLIP) and audio (CLAP)."""
     report = progress or (lambda fraction, message: None)
-    report(0.0, "Decoding inputs")
-    loaded_texts, loaded_images, loaded_audio = load_inputs(texts, images, audio, limits=limits)
+    report(0.0, "Reading inputs")
+    loaded_texts, loaded_images, loaded_audio = load_inputs(
+        texts, images, audio, limits=limits, encoders=encoders, cache=cache
+    )
     problems = loaded_texts.problems + loaded_images.problems + loaded_audio.problems
     t_items, i_items, a_items = loaded_texts.items, loaded_images.items, loaded_audio.items
     if not (t_items or i_items or a_items):

@@ -16,7 +16,8 @@ from ..inputs.items import MODALITIES, Modality
 from .gap import modality_gap, remove_modality_gap
 from .hubness import Hubness, hubness_from_indices
 from .matching import MAX_ASSIGNMENT, Assignment, ThresholdCurve, assignment_accuracy, threshold_curve
-from .metrics import TEMPLATES, RetrievalMetrics, ZeroShot, build_prompts, metrics_from_ranks, zero_shot
+from .metrics import RetrievalMetrics, ZeroShot, metrics_from_ranks, zero_shot
+from .prompts import TEMPLATES, build_prompts
 from .topk import Ranks, rank_of_first_true
 
 K = 10  # top-k kept per query: R@10, mAP@10 and hubness all read it

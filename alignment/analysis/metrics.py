@@ -126,21 +126,6 @@ def bidirectional_retrieval(
 
 # ---------------------------------------------------------------------------- zero-shot classification
 
-TEMPLATES: dict[str, tuple[str, ...]] = {  # editable defaults; "{}" is replaced by the class name
-    "image": ("a photo of a {}.",),
-    "audio": ("the sound of a {}.",),
-}
-
-
-def build_prompts(classes: Sequence[str], templates: Sequence[str]) -> list[str]:
-    """Class-major prompts: for each class, each template with "{}" replaced by the class name (C * T strings)."""
-    if not classes or not templates:
-        raise ValueError(f"need at least one class and one template (got {len(classes)} and {len(templates)})")
-    missing = [t for t in templates if "{}" not in t]
-    if missing:
-        raise ValueError(f"every template needs a '{{}}' where the class name goes (got {missing})")
-    return [template.replace("{}", name) for name in classes for template in templates]
-
 
 def class_embeddings(prompt_embeddings: np.ndarray, n_classes: int) -> np.ndarray:
     """(C * T, D) class-major prompt embeddings -> (C, D): each class's templates averaged, then renormalized."""

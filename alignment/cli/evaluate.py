@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.evaluate import ErrorRow, Evaluation, evaluate
-from ..analysis.metrics import TEMPLATES
+from ..analysis.prompts import TEMPLATES
 from ..core.errors import InputError
 from ..core.files import atomic_write_text, write_json
 from ..models.settings import Settings, add_arguments, settings_from

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 from ..core.errors import InputError
 
@@ -36,8 +34,8 @@ class Waveform:
         return len(self.samples) / self.sample_rate
 
 
-def read_audio(data: bytes, *, source: str, max_seconds: float) -> Waveform:
-    """Decode WAV/FLAC/OGG/MP3 bytes to mono float32; refuses clips longer than `max_seconds` before decoding."""
+def probe_audio(data: bytes, *, source: str, max_seconds: float) -> float:
+    """Duration in seconds from the header alone, checked like `read_audio` checks it, without decoding samples."""
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
@@ -48,6 +46,12 @@ def read_audio(data: bytes, *, source: str, max_seconds: float) -> Waveform:
     duration = info.frames / info.samplerate
     if duration > max_seconds:
         raise InputError(source, f"audio is {duration:.1f} s long, over the limit of {max_seconds:g} s")
+    return duration
+
+
+def read_audio(data: bytes, *, source: str, max_seconds: float) -> Waveform:
+    """Decode WAV/FLAC/OGG/MP3 bytes to mono float32; refuses clips longer than `max_seconds` before decoding."""
+    probe_audio(data, source=source, max_seconds=max_seconds)
     try:
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)  # (T, C)
     except (sf.LibsndfileError, RuntimeError) as exc:
@@ -80,6 +84,9 @@ def resample(wave: Waveform, target_rate: int) -> Waveform:
     """Band-limited sinc resampling (torchaudio) to the encoder's rate; a no-op when rates match."""
     if wave.sample_rate == target_rate:
         return wave
+    import torch  # lazy: decoding and validating audio must not pay for torch (the app serves its page first)
+    import torchaudio.functional as AF
+
     out = AF.resample(torch.from_numpy(wave.samples), wave.sample_rate, target_rate)
     return Waveform(out.numpy().astype(np.float32, copy=False), target_rate)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
+from typing import TypeVar
 
 from PIL import Image, ImageOps
 
@@ -11,27 +13,29 @@ from ..core.errors import InputError
 from .limits import Limits
 
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "GIF")
+T = TypeVar("T")
 
 
-def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.Image:
-    """Decode PNG/JPEG/BMP/WebP/GIF (first frame), apply EXIF orientation, return RGB (alpha over white)."""
+def _open(data: bytes, source: str, limits: Limits) -> Image.Image:
+    """The image with only its header read, its size and format checked against the limits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit, checked below, decides
+        image = Image.open(io.BytesIO(data))  # lazy: reads the header only
+    width, height = image.size
+    if width * height > limits.max_image_pixels:
+        raise InputError(
+            source,
+            f"image is {width}x{height} = {width * height:,} pixels, over the limit of {limits.max_image_pixels:,}",
+        )
+    if image.format not in IMAGE_FORMATS:
+        raise InputError(source, f"image format {image.format} is not supported (use {', '.join(IMAGE_FORMATS)})")
+    return image
+
+
+def _guarded(source: str, limits: Limits, step: Callable[[], T]) -> T:
+    """Run a Pillow step, turning its failures into one InputError that names the image."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit, checked below, decides
-            image = Image.open(io.BytesIO(data))  # lazy: reads the header only
-            width, height = image.size
-            if width * height > limits.max_image_pixels:
-                raise InputError(
-                    source,
-                    f"image is {width}x{height} = {width * height:,} pixels, "
-                    f"over the limit of {limits.max_image_pixels:,}",
-                )
-            if image.format not in IMAGE_FORMATS:
-                raise InputError(
-                    source, f"image format {image.format} is not supported (use {', '.join(IMAGE_FORMATS)})"
-                )
-            image.seek(0)  # first frame of an animated GIF / WebP
-            image.load()
+        return step()
     except InputError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's hard limit (2x its MAX_IMAGE_PIXELS) fires inside open()
@@ -44,6 +48,23 @@ def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(source, f"not a readable image (PNG, JPEG, BMP, WebP or GIF): {exc}") from None
+
+
+def probe_image(data: bytes, *, source: str, limits: Limits = Limits()) -> tuple[int, int]:
+    """(width, height) from the header alone, checked like `read_image` checks it, without decoding the pixels."""
+    return _guarded(source, limits, lambda: _open(data, source, limits).size)
+
+
+def read_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Image.Image:
+    """Decode PNG/JPEG/BMP/WebP/GIF (first frame), apply EXIF orientation, return RGB (alpha over white)."""
+
+    def decode() -> Image.Image:
+        image = _open(data, source, limits)
+        image.seek(0)  # first frame of an animated GIF / WebP
+        image.load()
+        return image
+
+    image = _guarded(source, limits, decode)
     image = ImageOps.exif_transpose(image)  # type: ignore[assignment]  # an Image, no longer the ImageFile
     if "A" in image.mode or "transparency" in image.info:  # alpha, or a transparent colour (P, and RGB/L PNG tRNS)
         background = Image.new("RGB", image.size, "white")

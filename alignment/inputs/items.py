@@ -20,15 +20,17 @@ PathLike = str | os.PathLike
 
 @dataclass(frozen=True)
 class Item:
-    """One input, decoded and validated. `sha256` is over the original bytes (the cache key's content part)."""
+    """One input, validated (and decoded unless it did not need to be). `sha256` is over the original bytes (the
+    cache key's content part)."""
 
     id: str  # unique within its modality in one request; shown on axes and in tables
     modality: Modality
-    payload: Payload = field(repr=False)
+    payload: Payload | None = field(repr=False)  # None: not decoded (its embeddings were cached); see `path`
     sha256: str
     source: str  # where it came from (file name or 'text line 3'), for messages
     pair: str | None = None  # group key of a paired dataset (issue: alignment errors)
     label: str | None = None
+    path: str | None = None  # the file it was read from, when it came from one (previews decode it on demand)
 
 
 @dataclass

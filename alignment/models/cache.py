@@ -7,11 +7,20 @@ import io
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..core.files import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class EmbedStats:
+    """How many items came from the cache and how many needed a forward pass."""
+
+    hits: int
+    computed: int
 
 
 class EmbeddingCache:
@@ -39,6 +48,10 @@ class EmbeddingCache:
             except (OSError, ValueError, EOFError):  # EOFError: an empty file
                 continue  # a miss, or a partial file from a crashed writer on a filesystem without rename
         return found
+
+    def has(self, fingerprint: str, key: str) -> bool:
+        """Whether a vector is stored for `key` (a later `get` may still miss it if the file is damaged)."""
+        return (self._dir(fingerprint) / f"{key}.npy").is_file()
 
     def put(self, fingerprint: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Store vectors; each file appears whole or not at all."""

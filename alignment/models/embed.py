@@ -4,26 +4,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..inputs.audio import read_audio
 from ..inputs.embeddings import Embedded, TextEmbedder, from_arrays
+from ..inputs.image import read_image
 from ..inputs.items import Item, Modality
 from ..inputs.limits import Limits
 from ..inputs.text import load_texts
-from .cache import EmbeddingCache
+from .cache import EmbeddingCache, EmbedStats
 from .encoders import ClapEncoder, ClipEncoder, Encoders
 from .runtime import gpu
-
-
-@dataclass(frozen=True)
-class EmbedStats:
-    """How many items came from the cache and how many needed a forward pass."""
-
-    hits: int
-    computed: int
 
 
 @gpu
@@ -46,6 +40,19 @@ def _prepare(encoder: ClipEncoder | ClapEncoder, modality: Modality, payloads: l
     raise ValueError(f"{type(encoder).__name__} does not encode {modality!r} (it encodes {encoder.modalities})")
 
 
+def _payload(item: Item) -> object:
+    """The decoded content; an item left undecoded because its embedding was cached is decoded from its file now
+    (the cache entry went away in between, or another fingerprint needs it)."""
+    if item.payload is not None:
+        return item.payload
+    if item.path is None:
+        raise ValueError(f"{item.source}: item was not decoded and has no file to decode it from")
+    data = Path(item.path).read_bytes()
+    if item.modality == "image":
+        return read_image(data, source=item.source)
+    return read_audio(data, source=item.source, max_seconds=float("inf"))
+
+
 def embed_items(
     encoder: ClipEncoder | ClapEncoder, items: Sequence[Item], *, cache: EmbeddingCache | None = None
 ) -> tuple[np.ndarray, EmbedStats]:
@@ -60,7 +67,8 @@ def embed_items(
     todo = list(dict.fromkeys(i.sha256 for i in items if i.sha256 not in cached))  # unique content, in order
     if todo:
         first = {i.sha256: i for i in reversed(items)}
-        vectors = _forward(encoder, modality, _prepare(encoder, modality, [first[k].payload for k in todo]))
+        payloads = [_payload(first[k]) for k in todo]
+        vectors = _forward(encoder, modality, _prepare(encoder, modality, payloads))
         fresh = dict(zip(todo, vectors.numpy(), strict=True))
         if cache:
             try:

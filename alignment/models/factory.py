@@ -6,7 +6,6 @@ the three ways to provide it, when neither has the checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 from transformers import AutoModel, AutoProcessor, ClapModel, PreTrainedModel
 
 from ..core.errors import ModelUnavailableError
+from .checkpoints import local_revision
 from .encoders import ClapEncoder, ClipEncoder, Encoders, Role
 from .runtime import pick_device, pick_dtype
 from .settings import TINY, Settings, default_cache_dir
@@ -26,16 +26,7 @@ _ROLE_FLAGS = {"clip": ("--clip", "ALIGN_CLIP"), "clap": ("--clap", "ALIGN_CLAP"
 def _revision(model: PreTrainedModel, source: str) -> str:
     """The Hub commit when known; for a local directory a fingerprint of its config and weight files."""
     commit = getattr(model.config, "_commit_hash", None)
-    if commit:
-        return str(commit)
-    path = Path(source)
-    digest = hashlib.sha256()
-    for file in sorted(path.glob("*")):
-        if file.suffix in (".json", ".safetensors", ".bin", ".txt"):
-            stat = file.stat()
-            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    digest.update((path / "config.json").read_bytes() if (path / "config.json").exists() else b"")
-    return "local-" + digest.hexdigest()[:16]
+    return str(commit) if commit else local_revision(source)
 
 
 def _hub_unreachable(timeout: float = 3.0) -> str | None:

@@ -7,7 +7,6 @@ checkpoints, so tests and the `tiny` preset exercise the production loading path
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
@@ -30,7 +29,8 @@ from transformers import (
     RobertaTokenizer,
 )
 
-TINY_VERSION = "1"  # bump when the tiny architectures change, so cached copies are rebuilt
+from .checkpoints import tiny_dir
+
 CLIP_SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 
 
@@ -172,8 +172,7 @@ def ensure_tiny_checkpoint(role: str, root: str | os.PathLike[str]) -> Path:
     builders: dict[str, Callable[[], tuple[PreTrainedModel, ProcessorMixin]]] = {"clip": tiny_clip, "clap": tiny_clap}
     if role not in builders:
         raise ValueError(f"unknown tiny role {role!r} (expected 'clip' or 'clap')")
-    key = hashlib.sha256(f"{role}-{TINY_VERSION}".encode()).hexdigest()[:12]
-    directory = Path(root) / f"tiny-{role}-{key}"
+    directory = tiny_dir(role, root)
     if not (directory / "config.json").exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
         save(*builders[role](), directory)

@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -38,9 +37,8 @@ from .contrastive import (
     TrainConfig,
     seeded_init,
 )
+from .fusion_data import METHODS, Method
 
-Method = Literal["mean", "concat", "weighted", "attention"]
-METHODS: tuple[Method, ...] = get_args(Method)
 FORMAT = "alignment.fusion/1"
 __all__ = ["FusionModel", "METHODS", "Views", "load_fusion", "prepare_views", "save_fusion"]
 

@@ -8,12 +8,15 @@ zero row with mask False when the item lacks that modality. Items with no target
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from ..inputs.embeddings import Embedded
 from ..inputs.items import MODALITIES, Modality
 
+Method = Literal["mean", "concat", "weighted", "attention"]  # see alignment.space.fusion
+METHODS: tuple[Method, ...] = get_args(Method)
 MIN_ITEMS = 20  # fusion training splits items into fit, inner-validation and held-out parts
 
 

@@ -172,3 +172,55 @@ def test_progress_is_reported_in_order(encoders: Encoders) -> None:
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     assert all(isinstance(m, str) and m for _, m in seen)
+
+
+def test_a_warm_compare_decodes_nothing_and_gives_the_same_embeddings(
+    encoders: Encoders, example: dict, cache_dir: Path, result: Comparison, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files whose embeddings are cached are hashed and header-checked, never decoded (issue: warm comparisons)."""
+    import alignment.inputs.files as files
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached file was decoded")
+
+    monkeypatch.setattr(files, "read_image", no_decoding)
+    monkeypatch.setattr(files, "read_audio", no_decoding)
+    warm = compare(encoders, example["texts"], example["images"], example["audio"], cache=EmbeddingCache(cache_dir))
+    assert all(i.payload is None and Path(i.path).is_file() for i in warm.images + warm.audio)  # type: ignore[arg-type]
+    for name in ("clip_image", "clap_audio", "clip_text", "clap_text"):
+        np.testing.assert_array_equal(getattr(warm, name), getattr(result, name))
+    assert warm.problems == [] and sum(s.computed for s in warm.stats.values()) == 0
+
+
+def test_a_warm_compare_still_applies_the_limits(encoders: Encoders, example: dict, cache_dir: Path, result) -> None:
+    """A cached file over a limit set for this request is refused from its header, like an uncached one."""
+    from alignment.inputs.limits import Limits
+
+    small = Limits(max_image_pixels=100, max_audio_seconds=1.0)
+    warm = compare(
+        encoders, ["a cat"], example["images"][:1], example["audio"][:1], cache=EmbeddingCache(cache_dir), limits=small
+    )
+    assert [p.split(":")[0] for p in warm.problems] == [example["images"][0].name, example["audio"][0].name]
+    assert "over the limit of 100" in warm.problems[0] and "over the limit of 1 s" in warm.problems[1]
+
+
+def test_a_saved_comparison_reads_back_without_models(result: Comparison, tmp_path: Path) -> None:
+    from alignment.analysis.comparison import load_comparison, save_comparison
+
+    slim = result.without_media()
+    path = save_comparison(tmp_path / "saved.npz", slim, extra={"note": "kept"})
+    back, extra = load_comparison(path)
+    assert extra == {"note": "kept"}
+    assert back.to_json() == slim.to_json()
+    assert [(i.id, i.sha256, i.path) for i in back.images] == [(i.id, i.sha256, i.path) for i in slim.images]
+    assert all(i.payload is None for i in back.images + back.audio)
+    assert [t.payload for t in back.texts] == [t.payload for t in result.texts]
+
+
+def test_a_damaged_saved_comparison_is_a_clear_error(tmp_path: Path) -> None:
+    from alignment.analysis.comparison import load_comparison
+
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="bad.npz: not a readable saved comparison"):
+        load_comparison(bad)

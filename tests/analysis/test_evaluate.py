@@ -7,7 +7,8 @@ import pytest
 
 from alignment.analysis.evaluate import Evaluation, evaluate, neighbours
 from alignment.analysis.gap import remove_modality_gap
-from alignment.analysis.metrics import build_prompts, retrieval_metrics
+from alignment.analysis.metrics import retrieval_metrics
+from alignment.analysis.prompts import build_prompts
 from alignment.inputs.embeddings import Embedded, from_arrays
 
 D = 32

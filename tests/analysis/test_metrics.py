@@ -13,16 +13,15 @@ from sklearn.metrics import (
 )
 
 from alignment.analysis.metrics import (
-    TEMPLATES,
     RetrievalMetrics,
     average_precision_at,
     bidirectional_retrieval,
-    build_prompts,
     class_embeddings,
     metrics_from_ranks,
     retrieval_metrics,
     zero_shot,
 )
+from alignment.analysis.prompts import TEMPLATES, build_prompts
 from alignment.analysis.topk import rank_of_first_true
 
 

@@ -13,8 +13,8 @@ import alignment.models.encoders
 from alignment.inputs.files import audio_item, load_files
 from alignment.inputs.items import Item
 from alignment.inputs.text import load_texts
-from alignment.models.cache import EmbeddingCache
-from alignment.models.embed import EmbedStats, embed_items
+from alignment.models.cache import EmbeddingCache, EmbedStats
+from alignment.models.embed import embed_items
 from alignment.models.encoders import ClapEncoder, ClipEncoder, Encoders
 
 TEXTS = ["a cat on a mat", "a dog", "rain falling on a tin roof", "a siren"]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 
-from alignment.analysis.compare import Comparison
-from alignment.models.cache import EmbeddingCache
-from alignment.models.encoders import Encoders
-from alignment.space.shared import SharedSpace, shared_space
+from alignment.analysis.comparison import Comparison
 from alignment.views import figures
 from alignment.views.projection import project
 from ui.assets import ASSETS
+from ui.models import AppModels
+
+if TYPE_CHECKING:  # the bridge (torch) is imported when the view is asked for
+    from alignment.space.shared import SharedSpace
 
 CORPUS = ASSETS / "corpus" / "captions.txt"
 CPU_CAPTIONS = 1_000  # on CPU the real text towers embed ~3-13 captions/s: the full corpus would take ~30 min
@@ -74,23 +75,24 @@ def views(comparison: Comparison, space: SharedSpace) -> tuple:
     return f"**One space.** {space.describe()}", image_audio, full, joint, numbers
 
 
-def one_space_handler(
-    encoders: Encoders, *, root: Path, cache: EmbeddingCache
-) -> Callable[[Comparison | None, str | None, gr.Progress], tuple]:
+def one_space_handler(models: AppModels) -> Callable[[Comparison | None, str | None, gr.Progress], tuple]:
     """The event function: fit or load the bridge (progress bar on first use), then draw the views."""
-    captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
 
     def run(comparison: Comparison | None, corpus: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
         if comparison is None:
             raise gr.Error("Run a comparison first: the one-space view maps its audio into CLIP space.")
         if not comparison.audio or not (comparison.images or comparison.texts):
             raise gr.Error("The one-space view needs audio and at least one image or text in the comparison.")
+        from alignment.space.shared import shared_space  # torch: only when the view is asked for
+
+        encoders = models.get(progress)
+        captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
         try:
             space = shared_space(
                 encoders,
                 corpus or CORPUS,
-                root=root,
-                cache=cache,
+                root=models.root,
+                cache=models.cache,
                 max_captions=captions,
                 progress=lambda f, m: progress(f, desc=m),
             )

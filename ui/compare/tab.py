@@ -3,27 +3,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 
-from alignment.analysis.compare import compare
-from alignment.inputs.limits import Limits
-from alignment.models.cache import EmbeddingCache
-from alignment.models.encoders import Encoders
+from alignment.analysis.comparison import Comparison
+from ui.compare.example import PreparedExample
 from ui.compare.one_space import one_space_handler
 from ui.compare.views import (
     MATCH_COLUMNS,
     SCORE_KINDS,
     collect_texts,
+    gallery_items,
     heatmap_views,
     matches_table,
+    projected_recently,
     projection_figure,
     projection_panels,
     report_markdown,
 )
+from ui.models import AppModels
 from ui.widgets import matrix as matrix_view
 
 
@@ -32,22 +35,56 @@ class CompareTab:
     """What other tabs wire to: the clickable matrices (keyed like `Comparison`'s scores) and the last comparison."""
 
     matrices: dict[str, gr.HTML]  # "text_image", "text_audio"
-    compared: gr.State  # the session's last Comparison, embeddings included
+    compared: gr.State  # the session's last Comparison: embeddings and ids, no decoded media
+
+
+def _keys(comparison: Comparison, result: dict, kind: str) -> dict[str, str]:
+    """A digest per output of what it shows, so an output whose content did not change is not sent again."""
+
+    def digest(*parts: object) -> str:
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    return {
+        "matrices": digest(result["text_image"], result["text_audio"], kind),
+        "matches": digest(result["best_matches"]),
+        "projection": digest(result["projection"]),
+        "report": digest(result["problems"], result["notes"], result["cache"]),
+        "gallery": digest([(i.id, i.sha256) for i in comparison.images]),
+    }
+
+
+def outputs_for(comparison: Comparison, result: dict, kind: str, last: dict | None, *, started: float) -> tuple:
+    """The tab's outputs for a compare result, each left unchanged (gr.skip) when the session shows it already.
+    The numbers carry the server's seconds since the request started (what bench/bench_app.py reads)."""
+    keys = _keys(comparison, result, kind)
+    before = (last or {}).get("keys", {})
+    fresh = {name: key != before.get(name) for name, key in keys.items()}
+    heat_image, heat_audio = heatmap_views(result, kind) if fresh["matrices"] else (gr.skip(), gr.skip())
+    return (
+        heat_image,
+        heat_audio,
+        matches_table(result) if fresh["matches"] else gr.skip(),
+        projection_figure(result["projection"]) if fresh["projection"] else gr.skip(),
+        report_markdown(result) if fresh["report"] else gr.skip(),
+        gallery_items(comparison) if fresh["gallery"] else gr.skip(),
+        {**result, "timing": {"server_s": round(time.perf_counter() - started, 4)}},  # always complete, for the API
+        {"result": result, "kind": kind, "keys": keys},
+        comparison,
+    )
 
 
 def build_compare_tab(
     demo: gr.Blocks,
-    encoders: Encoders,
+    models: AppModels,
     *,
-    limits: Limits,
-    cache: EmbeddingCache,
-    root: Path,
     examples: list[dict],
+    example: PreparedExample | None,
     concurrency_id: str,
 ) -> CompareTab:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: compare, heatmaps, one_space).
 
-    The bundled example is compared on page load, so a visitor sees results without doing anything."""
+    The bundled example is compared on page load, so a visitor sees results without doing anything; when it was
+    prepared earlier it is shown at once, before the models have loaded."""
     first = examples[0]
 
     def run_compare(
@@ -56,53 +93,55 @@ def build_compare_tab(
         images: Sequence[str] | None,
         audio: Sequence[str] | None,
         kind: str,
+        last: dict | None,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        """Compare texts with images (CLIP) and audio (CLAP); yields once with PCA, then with UMAP."""
+        """Compare texts with images (CLIP) and audio (CLAP); yields once with PCA, then with UMAP (once only when
+        the projection is known already, e.g. the prepared example or a repeated comparison)."""
+        started = time.perf_counter()
         texts = collect_texts(text, text_file)
+        image_paths, audio_paths = [str(p) for p in images or []], [str(p) for p in audio or []]
+        prepared = (
+            example.lookup(
+                texts, image_paths, audio_paths, wait=lambda: progress(None, desc="Preparing the bundled example")
+            )
+            if example is not None
+            else None
+        )
+        if prepared is not None:
+            yield outputs_for(prepared.comparison, prepared.result, kind, last, started=started)
+            return
+        from alignment.analysis.compare import compare  # torch: only once a comparison needs the models
+
+        encoders = models.get(progress)
         try:
             comparison = compare(
                 encoders,
                 texts,
-                list(images or []),
-                list(audio or []),
-                cache=cache,
-                limits=limits,
+                image_paths,
+                audio_paths,
+                cache=models.cache,
+                limits=models.settings.limits,
                 progress=lambda f, m: progress(f, desc=m),
-            )
+            ).without_media()
         except ValueError as exc:
             raise gr.Error(str(exc)) from None
         for problem in comparison.problems:
             gr.Warning(problem)
         result = comparison.to_json()
-        ti, ta = heatmap_views(result, kind)
-        gallery = [(item.payload, item.id) for item in comparison.images]  # decoded: skipped files leave no gap
-        result["projection"] = projection_panels(comparison, fast=True)
-        yield (
-            ti,
-            ta,
-            matches_table(result),
-            projection_figure(result["projection"]),
-            report_markdown(result),
-            gallery,
-            result,
-            result,
-            comparison,
-        )
+        result["files"] = {
+            "image": [i.sha256 for i in comparison.images],
+            "audio": [i.sha256 for i in comparison.audio],
+        }
+        if not projected_recently(comparison):
+            result["projection"] = projection_panels(comparison, fast=True)
+            yield outputs_for(comparison, result, kind, last, started=started)
+            last = {"keys": _keys(comparison, result, kind)}
         result = {**result, "projection": projection_panels(comparison, fast=False)}
-        # the final yield is complete for API users, but the gallery: resending it would rewrite its files
-        # while the browser may still be downloading them
-        yield (
-            ti,
-            ta,
-            matches_table(result),
-            projection_figure(result["projection"]),
-            report_markdown(result),
-            gr.skip(),
-            result,
-            result,
-            comparison,
-        )
+        yield outputs_for(comparison, result, kind, last, started=started)
+
+    def recolour(state: dict | None, kind: str) -> tuple[str, str]:
+        return heatmap_views(state["result"] if state else None, kind)
 
     with gr.Row():
         with gr.Column():
@@ -163,25 +202,25 @@ def build_compare_tab(
         full_matrix = gr.Plot(label="Full matrix")
         with gr.Accordion("One-space numbers (JSON)", open=False):
             one_numbers = gr.JSON()
-    state = gr.State(None)
-    compared = gr.State(None)  # the last Comparison with its embeddings, for the one-space view
+    state = gr.State(None)  # the session's last result, what each output shows (see `outputs_for`)
+    compared = gr.State(None)  # the last Comparison with its embeddings, for the one-space view and Explain
 
     outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state, compared]
-    # always_last: a click while the page-load run is still going is queued, not dropped. One model run at a
-    # time (shared with the errors tab): two at once on a CPU's few cores were up to 2.4x slower (bench/).
+    # always_last: a click while the page-load run is still going is queued, not dropped. Not in the models'
+    # concurrency group: the prepared example must not wait behind another visitor's model job; the compare
+    # itself waits for the models inside `run_compare`.
     gr.on(
         [demo.load, run.click],
         run_compare,
-        inputs=[texts, text_file, images, audio, kind],
+        inputs=[texts, text_file, images, audio, kind, state],
         outputs=outputs,
         api_name="compare",
-        concurrency_limit=1,
-        concurrency_id=concurrency_id,
+        concurrency_limit=4,
         trigger_mode="always_last",
     )
-    kind.change(heatmap_views, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
+    kind.change(recolour, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
     one_button.click(
-        one_space_handler(encoders, root=root, cache=cache),
+        one_space_handler(models),
         inputs=[compared, corpus],
         outputs=[one_info, heat_image_audio, full_matrix, joint, one_numbers],
         api_name="one_space",

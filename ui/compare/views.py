@@ -3,11 +3,15 @@ report. Pure view helpers; the layout and its events are in ui/compare/tab.py.""
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from alignment.analysis.compare import Comparison
+from alignment.analysis.comparison import Comparison
 from alignment.core.errors import InputError
 from alignment.inputs.text import read_text_file, split_lines
 from alignment.views import figures
@@ -61,7 +65,10 @@ def picked_pair(comparison: Comparison | None, key: str, evt: gr.SelectData) -> 
         raise gr.Error("Run a comparison first: its matrices are what a click explains.")
     media = comparison.images if key == "text_image" else comparison.audio
     row, col = matrix_view.picked_cell(evt, (len(comparison.texts), len(media)))
-    return pair(comparison.texts[row], media[col])
+    try:
+        return pair(comparison.texts[row], media[col])
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
 
 
 def matches_table(result: dict) -> pd.DataFrame:
@@ -81,24 +88,70 @@ def matches_table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MATCH_COLUMNS)
 
 
-def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
-    """Both spaces projected to 2-D: PCA when `fast`, else UMAP where there are enough points."""
-    panels = {}
+def _digest(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest()
+
+
+class _Recent:
+    """A few UMAP projections by the bytes they were computed from: a repeated comparison reuses its projection."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self.items: OrderedDict[str, tuple[np.ndarray, str]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __contains__(self, x: np.ndarray) -> bool:
+        return _digest(x) in self.items
+
+    def project(self, x: np.ndarray) -> tuple[np.ndarray, str]:
+        key = _digest(x)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        projected = project(x)
+        with self.lock:
+            self.items[key] = (projected.coords, projected.method)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return projected.coords, projected.method
+
+
+_RECENT = _Recent()
+
+
+def _spaces(comparison: Comparison) -> list[tuple[str, str, list, np.ndarray]]:
+    """(key, title, items, their embeddings) of the two backbone spaces."""
+    out = []
     for key, title, other, text_emb, other_emb in (
         ("clip", "CLIP space: text + image", comparison.images, comparison.clip_text, comparison.clip_image),
         ("clap", "CLAP space: text + audio", comparison.audio, comparison.clap_text, comparison.clap_audio),
     ):
         items = comparison.texts + other
         x = np.concatenate([text_emb, other_emb]) if items else np.zeros((0, 2), np.float32)
-        projected = (pca_2d(x), "pca") if fast else (lambda p: (p.coords, p.method))(project(x))
+        out.append((key, title, items, x))
+    return out
+
+
+def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
+    """Both spaces projected to 2-D: PCA when `fast`, else UMAP where there are enough points (reused when the same
+    embeddings were projected recently)."""
+    panels = {}
+    for key, title, items, x in _spaces(comparison):
+        coords, method = (pca_2d(x), "pca") if fast else _RECENT.project(x)
         panels[key] = {
             "title": title,
             "ids": [i.id for i in items],
             "modalities": [i.modality for i in items],
-            "coords": np.round(projected[0], 5).tolist(),
-            "method": projected[1],
+            "coords": np.round(coords, 5).tolist(),
+            "method": method,
         }
     return panels
+
+
+def projected_recently(comparison: Comparison) -> bool:
+    """Whether `projection_panels(comparison, fast=False)` is answered from memory (no UMAP to wait for)."""
+    return all(len(x) == 0 or x in _RECENT for _, _, _, x in _spaces(comparison))
 
 
 def projection_figure(panels: dict):
@@ -129,3 +182,8 @@ def collect_texts(text: str, text_file: str | None) -> list[str]:
         except InputError as exc:
             raise gr.Error(f"The text file could not be used: {exc}") from None
     return texts
+
+
+def gallery_items(comparison: Comparison) -> list[tuple[object, str]]:
+    """(image, caption) pairs for the gallery: the uploaded file itself where there is one (nothing re-encoded)."""
+    return [(item.path or item.payload, item.id) for item in comparison.images]

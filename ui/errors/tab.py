@@ -4,18 +4,14 @@ and events; what it shows is built in ui/error_views.py)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
-from alignment.analysis.evaluate import evaluate, neighbours
-from alignment.analysis.metrics import TEMPLATES
+from alignment.analysis.prompts import TEMPLATES
 from alignment.core.errors import InputError
-from alignment.models.sources import is_embeddings, read_dataset, read_embeddings
 from alignment.store.tags import TAGS, error_key
-from alignment.views.report_figures import evaluation_figures
 from ui.errors.views import (
     ERROR_COLUMNS,
     METRIC_COLUMNS,
@@ -30,14 +26,12 @@ from ui.errors.views import (
     similarity_block,
     summary_markdown,
 )
+from ui.models import AppModels
 
 
 def build_errors_tab(
+    models: AppModels,
     *,
-    tags_root: Path,
-    encoders_for: Callable[[set[str]], tuple[object, dict]],
-    cache: object,
-    limits: object,
     example: Path,
     concurrency_id: str,
 ) -> tuple[gr.State, gr.Textbox, gr.Button, gr.Dataframe]:
@@ -64,13 +58,28 @@ def build_errors_tab(
             "image": nonblank_lines(image_templates) or TEMPLATES["image"],
             "audio": nonblank_lines(audio_templates) or TEMPLATES["audio"],
         }
+        from alignment.analysis.evaluate import evaluate  # numpy and scipy: only once a dataset is evaluated
+        from alignment.models.sources import is_embeddings, read_dataset, read_embeddings
+        from alignment.views.report_figures import evaluation_figures
+
         report = lambda f, m: progress(f, desc=m)  # noqa: E731
+
+        def encoders_for(modalities: set[str]) -> tuple[object, dict]:
+            return models.get(progress), models.describe()
+
         try:
             source = (
                 read_embeddings(path)
                 if is_embeddings(path)
-                else read_dataset(path, encoders_for, limits=limits, on_error=on_error, cache=cache, progress=report)
-            )  # type: ignore[arg-type]
+                else read_dataset(
+                    path,
+                    encoders_for,  # type: ignore[arg-type]
+                    limits=models.settings.limits,
+                    on_error=on_error,
+                    cache=models.cache,
+                    progress=report,
+                )
+            )
             evaluation = evaluate(source.spaces, embed_text=source.embed_text, templates=templates)
         except (InputError, ValueError) as exc:
             hint = (
@@ -80,7 +89,7 @@ def build_errors_tab(
             )
             raise gr.Error(f"{exc}{hint}") from None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        explorer = Explorer(evaluation, source, tags_root / f"{path.stem[:40]}-{digest}.json")
+        explorer = Explorer(evaluation, source, models.root / "tags" / f"{path.stem[:40]}-{digest}.json")
         table, note = error_table(explorer)
         first = next(iter(evaluation.directions))
         selected = str(int(table.iloc[0]["#"])) if len(table) else ""  # open the worst error at once
@@ -100,6 +109,8 @@ def build_errors_tab(
         )
 
     def chart(explorer: Explorer | None, name: str) -> object:
+        from alignment.views.report_figures import evaluation_figures
+
         if explorer is None:
             raise gr.Error("Evaluate a dataset first.")
         charts = evaluation_figures(explorer.evaluation)
@@ -131,6 +142,8 @@ def build_errors_tab(
         ):
             modality, item_id = data.modality[row], data.ids[row]
             parts += preview(src.item(modality, item_id), item_id, modality, role, score)
+        from alignment.analysis.evaluate import neighbours
+
         near = pd.DataFrame(
             [
                 [i + 1, item, round(score, 3), "✓" if true else ""]

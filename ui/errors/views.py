@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from alignment.analysis.evaluate import ErrorRow, Evaluation
 from alignment.inputs.items import Item
-from alignment.models.sources import Source
 from alignment.store.tags import TagStore, error_key
 from alignment.views import figures
 from alignment.views.projection import project
 from ui.widgets.handoff import Pair, pair
+
+if TYPE_CHECKING:  # evaluation imports scipy: loaded when a dataset is evaluated
+    from alignment.analysis.evaluate import ErrorRow, Evaluation
+    from alignment.models.sources import Source
 
 ERROR_COLUMNS = [
     "#",

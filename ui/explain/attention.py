@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from alignment.explain import image as xi
-from alignment.explain import maps as xm
-from alignment.explain.attention import AttentionMaps, attention_maps
 from alignment.inputs.image import read_image
 from alignment.inputs.limits import Limits
-from alignment.models.encoders import Encoders
 from alignment.views import figures
+from ui.models import AppModels
+
+if TYPE_CHECKING:  # the explanation modules import torch: loaded when a map is first asked for
+    from alignment.explain.attention import AttentionMaps
+    from alignment.models.encoders import Encoders
 
 IMAGE_TOWER, CLIP_TEXT_TOWER, CLAP_TEXT_TOWER = "image (CLIP vision)", "text (CLIP)", "text (CLAP)"
 TOWERS = {  # what the user picks -> (encoder, input)
@@ -46,6 +48,9 @@ def compute(
     encoders: Encoders, tower: str, *, image_text: str, image_path: str | None, audio_text: str, limits: Limits
 ) -> Shown:
     """Run the chosen tower once, eagerly, on the Explain tab's current image or text."""
+    from alignment.explain import image as xi
+    from alignment.explain.attention import attention_maps
+
     if tower not in TOWERS:
         raise ValueError(f"unknown tower '{tower}': choose one of {', '.join(TOWERS)}")
     role, kind = TOWERS[tower]
@@ -93,6 +98,8 @@ def views(shown: Shown, layer: int, head: str, opacity: float) -> tuple:
     pooled = maps.labels[maps.pooled]
     overlay = bars = None
     if shown.image is not None and maps.grid is not None:
+        from alignment.explain import maps as xm
+
         patches = maps.patch_map(layer - 1, index)
         overlay = xm.overlay(shown.image, xm.normalize(patches), opacity=opacity, box=shown.box)
         where = (
@@ -139,7 +146,7 @@ class AttentionSection:
 
 
 def build_attention_section(
-    encoders: Encoders,
+    models: AppModels,
     *,
     limits: Limits,
     image_text: gr.Textbox,
@@ -150,7 +157,15 @@ def build_attention_section(
 ) -> AttentionSection:
     """Lay out the viewer inside the current Blocks and wire it (api names: attention, attention_view)."""
 
-    def run(tower: str, text: str, path: str | None, clap_text: str, opacity_value: float) -> tuple:
+    def run(
+        tower: str,
+        text: str,
+        path: str | None,
+        clap_text: str,
+        opacity_value: float,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple:
+        encoders = models.get(progress)
         try:
             shown = compute(
                 encoders, tower, image_text=text or "", image_path=path, audio_text=clap_text or "", limits=limits
@@ -193,8 +208,7 @@ def build_attention_section(
         tower = gr.Radio(list(TOWERS), value=IMAGE_TOWER, label="Tower", scale=2)
         button = gr.Button("Show attention", scale=0, min_width=180)
     with gr.Row():
-        layers = encoders.clip.model.config.vision_config.num_hidden_layers  # the default tower's, until a run
-        layer = gr.Slider(1, layers, value=layers, step=1, label="Layer", interactive=False)
+        layer = gr.Slider(1, 12, value=12, step=1, label="Layer", interactive=False)  # set by the tower's first run
         head = gr.Dropdown([MEAN], value=MEAN, label="Head", allow_custom_value=True)  # choices follow the tower
     summary = gr.Markdown()
     with gr.Row():

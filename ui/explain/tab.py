@@ -7,82 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 from gradio.events import Dependency
 
 from alignment.core.errors import InputError
-from alignment.explain import audio as xa
-from alignment.explain import image as xi
-from alignment.explain import maps as xm
-from alignment.explain.faithfulness import evaluate as faithfulness
-from alignment.inputs.audio import read_audio
-from alignment.inputs.image import read_image
 from alignment.inputs.limits import Limits
-from alignment.models.encoders import Encoders
-from alignment.views import figures
 from ui.explain.attention import CLAP_TEXT_TOWER, IMAGE_TOWER, AttentionSection, build_attention_section
+from ui.models import AppModels
 from ui.widgets.handoff import Pair
-
-FAITHFULNESS_STEPS = 8  # deletion/insertion points: each is one forward pass per order
-RANDOM_ORDERS = 3
-
-
-def explain_image_view(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> tuple:
-    """(summary, overlay, token bars, faithfulness figure, numbers) for one text and one image file."""
-    image = read_image(Path(path).read_bytes(), source=Path(path).name, limits=limits)
-    result = xi.explain(encoders.clip, text, image, method=method)  # type: ignore[arg-type]
-    overlay = xm.overlay(image, result.relevance, opacity=opacity, box=result.box)
-    tokens = xi.text_relevance(encoders.clip, text, image).pairs()
-    score = xi.image_score(encoders.clip, text, image)
-    curves = {
-        m: c.to_json()
-        for m, c in faithfulness(score, result.relevance, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
-    }
-    grid = f"{result.grid[0]}×{result.grid[1]}"
-    summary = (
-        f"**{method}** · cosine {result.score:.3f} · patch grid {grid} · deletion area "
-        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
-        "(positive: the map beats a random order)"
-    )
-    numbers = {
-        "method": method,
-        "score": result.score,
-        "grid": list(result.grid),
-        "relevance": np.round(result.relevance, 5).tolist(),
-        "tokens": tokens,
-        "faithfulness": curves,
-    }
-    return summary, overlay, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="patches"), numbers
-
-
-def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> tuple:
-    """(summary, spectrogram with relevance, token bars, faithfulness figure, numbers) for one text and clip."""
-    wave = read_audio(Path(path).read_bytes(), source=Path(path).name, max_seconds=limits.max_audio_seconds)
-    clap = encoders.clap
-    x = xa.explain(clap, text, wave, method=method)
-    starts, ends, per_window, score = x.starts, x.ends, x.per_window, x.score
-    mel, times, curve_t, curve = x.mel, x.times, x.curve_times, x.curve
-    picture = xa.spectrogram_image(mel, times, curve_t, curve, label=method)
-    tokens = xa.text_relevance(clap, text, wave).pairs()
-    scorer = xa.audio_score(clap, text, wave, starts=starts, ends=ends)
-    curves = {
-        m: c.to_json()
-        for m, c in faithfulness(scorer, per_window, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
-    }
-    summary = (
-        f"**{method}** · cosine {score:.3f} · {wave.seconds:.1f} s · deletion area "
-        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
-        "(positive: the curve beats a random order)"
-    )
-    numbers = {
-        "method": method,
-        "score": score,
-        "times": np.round(curve_t, 4).tolist(),
-        "relevance": np.round(curve, 5).tolist(),
-        "tokens": tokens,
-        "faithfulness": curves,
-    }
-    return summary, picture, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="windows"), numbers
 
 
 @dataclass
@@ -126,33 +57,45 @@ class ExplainTab:
 
 
 def build_explain_tab(
-    encoders: Encoders, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
+    models: AppModels, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
 ) -> ExplainTab:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio,
     attention, attention_view)."""
 
-    def run_image(text: str, path: str | None, method: str, opacity: float) -> tuple:
+    def run_image(
+        text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
+    ) -> tuple:
         if not (text or "").strip() or not path:
             raise gr.Error("Give a text and an image to explain.")
+        encoders = models.get(progress)
+        from ui.explain.views import explain_image_view  # the explanation modules: torch
+
         try:
             return explain_image_view(encoders, text.strip(), path, method, opacity, limits)
         except (InputError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
 
-    def run_audio(text: str, path: str | None, method: str) -> tuple:
+    def run_audio(text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()) -> tuple:
         if not (text or "").strip() or not path:
             raise gr.Error("Give a text and an audio clip to explain.")
+        encoders = models.get(progress)
+        from ui.explain.views import explain_audio_view  # the explanation modules: torch
+
         try:
             return explain_audio_view(encoders, text.strip(), path, method, limits)
         except (InputError, ValueError) as exc:
             raise gr.Error(str(exc)) from None
 
     # One step per half, so only the half that `ExplainTab.send` filled shows a progress bar.
-    def image_if_sent(which: str, text: str, path: str | None, method: str, opacity: float) -> tuple:
-        return run_image(text, path, method, opacity) if which == "image" else (gr.skip(),) * 5
+    def image_if_sent(
+        which: str, text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
+    ) -> tuple:
+        return run_image(text, path, method, opacity, progress) if which == "image" else (gr.skip(),) * 5
 
-    def audio_if_sent(which: str, text: str, path: str | None, method: str) -> tuple:
-        return run_audio(text, path, method) if which == "audio" else (gr.skip(),) * 5
+    def audio_if_sent(
+        which: str, text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()
+    ) -> tuple:
+        return run_audio(text, path, method, progress) if which == "audio" else (gr.skip(),) * 5
 
     gr.Markdown(
         "Why does this text match this image, or this sound? Each map comes with deletion and insertion "
@@ -206,7 +149,7 @@ def build_explain_tab(
             audio_numbers = gr.JSON()
     with gr.Accordion("Attention maps per layer and head", open=True):
         attention = build_attention_section(
-            encoders,
+            models,
             limits=limits,
             image_text=image_text,
             image_file=image_file,

@@ -14,6 +14,8 @@ from typing import Literal
 
 import soundfile as sf
 
+from alignment.inputs.audio import read_audio
+from alignment.inputs.image import read_image
 from alignment.inputs.items import Item
 
 
@@ -26,18 +28,30 @@ class Pair:
     path: str  # a PNG or WAV written for the Explain tab
 
 
+def _decoded(item: Item) -> object:
+    """The item's image or waveform: in memory, or decoded again from its file (sessions keep no decoded media)."""
+    if item.payload is not None:
+        return item.payload
+    if item.path is None or not Path(item.path).is_file():
+        raise ValueError(f"{item.source}: its file is gone from the server; compare it again to explain it")
+    data = Path(item.path).read_bytes()
+    if item.modality == "image":
+        return read_image(data, source=item.source)
+    return read_audio(data, source=item.source, max_seconds=float("inf"))
+
+
 def media_file(item: Item) -> str:
     """The decoded image or sound of `item` written to a new temporary PNG or WAV; its path."""
+    if item.modality not in ("image", "audio"):
+        raise ValueError(f"only images and sounds are explained against a text, not {item.modality} ({item.id})")
+    payload = _decoded(item)
     folder = Path(tempfile.mkdtemp(prefix="alignment-explain-"))
     if item.modality == "image":
         path = folder / "image.png"
-        item.payload.save(path)  # type: ignore[union-attr]
-    elif item.modality == "audio":
-        path = folder / "audio.wav"
-        wave = item.payload
-        sf.write(path, wave.samples, wave.sample_rate)  # type: ignore[union-attr]
+        payload.save(path)  # type: ignore[attr-defined]
     else:
-        raise ValueError(f"only images and sounds are explained against a text, not {item.modality} ({item.id})")
+        path = folder / "audio.wav"
+        sf.write(path, payload.samples, payload.sample_rate)  # type: ignore[attr-defined]
     return str(path)
 
 

@@ -1,0 +1,90 @@
+"""The app's models as the tabs see them: loaded on a background thread once the page is served, waited for (with
+a progress bar) by the handlers that need them, and one clear message when they cannot be loaded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from alignment.core.errors import ModelUnavailableError
+from alignment.models.cache import EmbeddingCache
+from alignment.models.loader import BackgroundLoad
+from alignment.models.settings import Settings, default_cache_dir
+
+if TYPE_CHECKING:  # torch and transformers load on the background thread, never on the import path
+    from alignment.models.encoders import Encoders
+
+
+class AppModels:
+    """Settings, caches and the encoders of one server process, shared by every tab and every visitor."""
+
+    def __init__(self, settings: Settings, *, encoders: Encoders | None = None) -> None:
+        self.settings = settings
+        self.root = Path(settings.cache_dir or default_cache_dir())
+        self.cache = EmbeddingCache(self.root / "embeddings")
+        self._load: BackgroundLoad[Encoders] = (
+            BackgroundLoad.ready(encoders) if encoders is not None else BackgroundLoad(self._load_encoders)
+        )
+
+    def _load_encoders(self) -> Encoders:
+        from alignment.models.factory import load_encoders  # imports torch and transformers: seconds
+
+        try:
+            return load_encoders(self.settings)
+        except Exception as exc:  # the terminal hears it once; every waiting handler shows it
+            print(f"The models could not be loaded: {exc}", file=sys.stderr, flush=True)
+            raise
+
+    def start(self) -> AppModels:
+        """Start loading in the background (idempotent)."""
+        self._load.start()
+        return self
+
+    @property
+    def ready(self) -> bool:
+        return self._load.state == "ready"
+
+    def get(self, progress: gr.Progress | None = None) -> Encoders:
+        """The encoders, waiting for the background load if it is still running; gr.Error if it failed."""
+
+        def tick(elapsed: float) -> None:
+            if progress is not None:
+                progress((round(elapsed), None), desc="Loading the models", unit="s")
+
+        try:
+            return self._load.wait(tick=tick)
+        except ModelUnavailableError as exc:
+            raise gr.Error(str(exc), title="Models unavailable") from None
+        except Exception as exc:
+            raise gr.Error(f"The models could not be loaded: {exc}", title="Models unavailable") from None
+
+    def encoders_now(self) -> Encoders | None:
+        """The encoders if they are loaded, without waiting."""
+        return self._load.wait() if self.ready else None
+
+    def describe(self) -> dict:
+        """The models' ids (from the settings until they are loaded, then from the encoders), and the load state."""
+        encoders = self.encoders_now()
+        info = encoders.describe() if encoders is not None else {"clip": self.settings.clip, "clap": self.settings.clap}
+        return {
+            **info,
+            "loaded": encoders is not None,
+            "preset": self.settings.preset,
+            "random_weights": self.settings.random_weights,
+        }
+
+    def status_markdown(self) -> str:
+        """One line under the header: loading (with seconds), loaded (device and precision), or why it failed."""
+        state = self._load.state
+        if state == "ready":
+            info = self.describe()
+            return f"Models ready on **{info['device']}** ({info['dtype']})."
+        if state == "failed":
+            return f"⚠️ **The models could not be loaded.** {self._load.error}"
+        return (
+            f"⏳ Loading the models ({self._load.elapsed:.0f} s)… The bundled example below was prepared earlier; "
+            "anything new waits for the models."
+        )
