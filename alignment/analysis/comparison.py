@@ -130,17 +130,21 @@ def load_comparison(path: str | os.PathLike[str]) -> tuple[Comparison, dict]:
     text_ids = [i.id for i in texts]
     clip_scale, clap_scale = meta["logit_scales"]
     comparison = Comparison(
-        texts,
-        images,
-        audio,
-        *(arrays[name] for name in ARRAYS),
-        Scores.between(text_ids, arrays["clip_text"], [i.id for i in images], arrays["clip_image"], clip_scale),
-        Scores.between(text_ids, arrays["clap_text"], [i.id for i in audio], arrays["clap_audio"], clap_scale),
-        [Match(**m) for m in meta["matches"]],
-        list(meta["problems"]),
-        list(meta["notes"]),
-        {k: EmbedStats(*v) for k, v in meta["stats"].items()},
-        dict(meta["models"]),
+        texts=texts,
+        images=images,
+        audio=audio,
+        **arrays,
+        text_image=Scores.between(
+            text_ids, arrays["clip_text"], [i.id for i in images], arrays["clip_image"], clip_scale
+        ),
+        text_audio=Scores.between(
+            text_ids, arrays["clap_text"], [i.id for i in audio], arrays["clap_audio"], clap_scale
+        ),
+        matches=[Match(**m) for m in meta["matches"]],
+        problems=list(meta["problems"]),
+        notes=list(meta["notes"]),
+        stats={k: EmbedStats(*v) for k, v in meta["stats"].items()},
+        models=dict(meta["models"]),
     )
     return comparison, dict(meta["extra"])
 
