@@ -9,6 +9,7 @@ them with a progress bar.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from ui.errors.views import explain_cell, explain_pair
 from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
 from ui.models import AppModels
+from ui.style import CSS, THEME
+from ui.widgets.text import md
 
 if TYPE_CHECKING:
     from alignment.models.encoders import Encoders
@@ -36,13 +39,14 @@ ENCODERS = "encoders"  # concurrency group of the events that run the models
 
 def header_markdown(settings: Settings) -> str:
     text = (
-        "# Cross-Modal Alignment Explorer\nHow texts, images and sounds align. Image–text: "
-        f"**{settings.clip}** · audio–text: **{settings.clap}**."
+        "# Cross-Modal Alignment Explorer\nHow texts, images and sounds line up in one embedding space, and why a "
+        f"model matches the wrong one. Image–text model **{md(settings.clip)}**, audio–text model "
+        f"**{md(settings.clap)}**."
     )
     if settings.random_weights:
         text += (
-            "\n\n> ⚠️ **Tiny preset: these models have random weights.** They exist to try the interface; "
-            "the scores and matches below mean nothing. Run with the default preset for real results."
+            "\n\n⚠️ **Tiny preset: these models have random weights.** They are here to try the interface; the "
+            "scores mean nothing. Run with the default preset for real results."
         )
     return text
 
@@ -59,13 +63,13 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
         example.prepare_in_background()  # also compiles UMAP, off the visitors' path
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
-        gr.Markdown(header_markdown(settings))
-        status = gr.Markdown(models.status_markdown())
+        gr.Markdown(header_markdown(settings), elem_id="app-header")
+        status = gr.Markdown(models.status_markdown(), elem_id="app-status")
         timer = gr.Timer(1.0, active=not models.ready)
         with gr.Tabs() as tabs:
             with gr.Tab("Compare", id="compare"):
                 compare = build_compare_tab(demo, models, examples=examples, example=example, concurrency_id=ENCODERS)
-            with gr.Tab("Alignment errors", id="errors"):
+            with gr.Tab("Errors", id="errors"):
                 errors_state, error_number, explain_error, error_list = build_errors_tab(
                     models, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
                 )
@@ -78,7 +82,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
                     concurrency_id=ENCODERS,
                 )
             with gr.Tab("Fusion", id="fusion"):
-                build_fusion_tab(concurrency_id=ENCODERS)
+                build_fusion_tab(models, concurrency_id=ENCODERS)
 
         def refresh_status() -> tuple:
             done = models.ready or models.status_markdown().startswith("⚠️")
@@ -114,6 +118,12 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
     return demo
 
 
+def launch_options() -> dict:
+    """What `launch()` needs besides where to listen: the theme and CSS (gradio 6 takes them there), and the one
+    folder outside gradio's own that it may serve (the bundled examples)."""
+    return {"theme": THEME, "css": CSS, "allowed_paths": [str(ASSETS)]}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Cross-Modal Alignment Explorer")
     add_arguments(parser)
@@ -123,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="load the models, prepare the bundled example for fast starts (beside the cache), and exit",
     )
     args = parser.parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("alignment.app").setLevel(logging.INFO)  # a user's mistake: one line each
     settings = settings_from(args)
     if args.prepare:
         models = AppModels(settings)
@@ -134,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         PreparedExample(models, bundled_examples()[0]).prepare(encoders)
         print(f"Prepared the bundled example under {models.root / 'prepared'}")
         return
-    build_demo(settings).launch(theme=gr.themes.Soft(), allowed_paths=[str(ASSETS)])
+    build_demo(settings).launch(**launch_options())
 
 
 if __name__ == "__main__":

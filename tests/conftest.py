@@ -61,7 +61,9 @@ def server(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
 
     warm_up_umap()  # as app.main does: numba compiles in the background while the server starts
     demo = app.build_demo(tiny_settings, encoders)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
+    )
     assert demo.local_url, "the demo did not start"
     try:
         yield demo.local_url

@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from alignment.core.errors import InputError
 from alignment.inputs.embeddings import load_embeddings
 from alignment.space.fusion_data import METHODS, FusionItems, fusion_items, synthetic_items
+from ui.models import AppModels
+from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # training imports torch: loaded on the first run
     from alignment.space.fusion_training import FusionComparison
@@ -69,13 +71,14 @@ def attention_views(items: FusionItems, comparison: FusionComparison) -> tuple[g
     return fig, table
 
 
-def build_fusion_tab(*, concurrency_id: str) -> None:
+def build_fusion_tab(models: AppModels, *, concurrency_id: str) -> None:
     """Lay out the tab inside the current gr.Blocks and wire its event (api name: fusion)."""
 
     def run(upload: str | None, target: str, methods: list[str], progress: gr.Progress = gr.Progress()) -> tuple:
         if not methods:
-            raise gr.Error(f"Choose at least one method ({', '.join(METHODS)}).")
+            raise refuse(f"Choose at least one method ({', '.join(METHODS)}).")
         try:
+            models.settle(progress)  # the imports below (torch) must not race the background model load's
             from alignment.space.contrastive import TrainConfig
             from alignment.space.fusion_training import compare_fusion_methods
 
@@ -92,7 +95,7 @@ def build_fusion_tab(*, concurrency_id: str) -> None:
                 progress=lambda f, m: progress(f, desc=m),
             )
         except (InputError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         source = data.source if upload else "the synthetic demo (known answer: identity split between image and audio)"
         best = comparison.table[0]
         summary = (

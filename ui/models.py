@@ -13,6 +13,7 @@ from alignment.core.errors import ModelUnavailableError
 from alignment.models.cache import EmbeddingCache
 from alignment.models.loader import BackgroundLoad
 from alignment.models.settings import Settings, default_cache_dir
+from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # torch and transformers load on the background thread, never on the import path
     from alignment.models.encoders import Encoders
@@ -57,9 +58,18 @@ class AppModels:
         try:
             return self._load.wait(tick=tick)
         except ModelUnavailableError as exc:
-            raise gr.Error(str(exc), title="Models unavailable") from None
+            raise refuse(str(exc), title="Models unavailable") from None
         except Exception as exc:
-            raise gr.Error(f"The models could not be loaded: {exc}", title="Models unavailable") from None
+            raise refuse(f"The models could not be loaded: {exc}", title="Models unavailable") from None
+
+    def settle(self, progress: gr.Progress | None = None) -> None:
+        """Wait until the background load has finished, well or not, without needing its result. A handler that
+        imports torch or transformers calls this (or `get`) first: importing them on two threads at once breaks
+        transformers' lazy module ("cannot import name ...")."""
+        try:
+            self.get(progress)
+        except gr.Error:
+            pass  # the handler does not need the models; the page says why they failed
 
     def encoders_now(self) -> Encoders | None:
         """The encoders if they are loaded, without waiting."""

@@ -19,7 +19,7 @@ Two methods, both on the clip's own time axis in seconds:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -185,6 +185,15 @@ def mel_spectrogram(encoder: ClapEncoder, wave: audio_io.Waveform) -> tuple[np.n
     return mel.astype(np.float32), _times(encoder, len(mel))
 
 
+def mel_frequencies(encoder: ClapEncoder) -> np.ndarray:
+    """(mels,) the centre frequency in Hz of each mel band the model reads, low to high (for a frequency axis)."""
+    extractor = encoder.processor.feature_extractor
+    slaney = getattr(extractor, "truncation", "fusion") != "fusion"  # the unfused CLAP reads the Slaney filters
+    filters = np.asarray(extractor.mel_filters_slaney if slaney else extractor.mel_filters)  # (freq bins, mels)
+    bins = np.linspace(0.0, extractor.sampling_rate / 2, filters.shape[0])  # (freq bins,) Hz
+    return bins[filters.argmax(axis=0)].astype(np.float32)
+
+
 def mel_gradient(
     encoder: ClapEncoder, text: str, wave: audio_io.Waveform, *, baseline: MelBaseline = "silence"
 ) -> MelRelevance:
@@ -254,7 +263,7 @@ def text_relevance(
 
 def audio_score(
     encoder: ClapEncoder, text: str, wave: audio_io.Waveform, *, starts: np.ndarray, ends: np.ndarray
-) -> Callable[[np.ndarray], float]:
+) -> _WindowScore:
     """`score(mask) -> cosine(text, clip with the windows where mask is False silenced)`, for `faithfulness`.
 
     Windows are [starts[i], ends[i]) in seconds (e.g. from `window_similarity`); they may overlap, and a
@@ -263,20 +272,33 @@ def audio_score(
     samples = _samples(encoder, wave)
     rate = encoder.sample_rate
     ranges = [(int(round(a * rate)), int(round(b * rate))) for a, b in zip(starts, ends, strict=True)]
-    text_emb = _text_embedding(encoder, text)
+    return _WindowScore(encoder, samples, ranges, _text_embedding(encoder, text))
+
+
+class _WindowScore:
+    """cosine(text, clip with some windows silenced), for one mask or a batch of them (batched forwards)."""
+
+    def __init__(
+        self, encoder: ClapEncoder, samples: np.ndarray, ranges: list[tuple[int, int]], text_emb: torch.Tensor
+    ) -> None:
+        self.encoder, self.samples, self.ranges, self.text_emb = encoder, samples, ranges, text_emb
 
     @torch.inference_mode()
-    def score(mask: np.ndarray) -> float:
-        keep = np.asarray(mask, dtype=bool).reshape(-1)
-        if len(keep) != len(ranges):
-            raise ValueError(f"mask has {len(keep)} entries for {len(ranges)} windows")
-        silenced = samples.copy()
-        for (a, b), kept in zip(ranges, keep, strict=True):
-            if not kept:
-                silenced[a:b] = 0.0
-        return float(encoder.encode_audio([audio_io.Waveform(silenced, rate)])[0] @ text_emb)
+    def many(self, masks: np.ndarray) -> np.ndarray:
+        masks = np.asarray(masks, dtype=bool).reshape(len(masks), -1)  # (M, W)
+        if masks.shape[1] != len(self.ranges):
+            raise ValueError(f"mask has {masks.shape[1]} entries for {len(self.ranges)} windows")
+        waves = []
+        for keep in masks:
+            silenced = self.samples.copy()
+            for (a, b), kept in zip(self.ranges, keep, strict=True):
+                if not kept:
+                    silenced[a:b] = 0.0
+            waves.append(audio_io.Waveform(silenced, self.encoder.sample_rate))
+        return (self.encoder.encode_audio(waves) @ self.text_emb).numpy()  # (M,)
 
-    return score
+    def __call__(self, mask: np.ndarray) -> float:
+        return float(self.many(np.asarray(mask)[None])[0])
 
 
 # ---------------------------------------------------------------------------- drawing
@@ -332,6 +354,7 @@ __all__ = [
     "TimeRelevance",
     "audio_score",
     "frames_to_windows",
+    "mel_frequencies",
     "mel_gradient",
     "mel_spectrogram",
     "sliding_windows",

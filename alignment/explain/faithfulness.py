@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -70,6 +70,42 @@ def _counts(n_units: int, steps: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_units, steps + 1)).astype(np.int64))
 
 
+class BatchScore(Protocol):
+    """A score that can also take many masks at once: (M, units) booleans -> (M,) scores, one batched forward."""
+
+    def __call__(self, mask: np.ndarray) -> float: ...
+
+    def many(self, masks: np.ndarray) -> np.ndarray: ...
+
+
+def _orders(values: np.ndarray, n_random: int, seed: int) -> list[np.ndarray]:
+    """The explanation's order (most relevant first, ties by index), then `n_random` seeded random orders."""
+    rng = np.random.default_rng(seed)
+    return [np.argsort(-values, kind="stable"), *(rng.permutation(values.size) for _ in range(n_random))]
+
+
+def _mask(order: np.ndarray, k: int, n: int, mode: Mode) -> np.ndarray:
+    """Units present after taking the first k of `order`: removed (deletion) or the only ones restored (insertion)."""
+    taken = np.zeros(n, dtype=bool)
+    taken[order[:k]] = True
+    return ~taken if mode == "deletion" else taken
+
+
+def _key(mask: np.ndarray) -> bytes:
+    return np.packbits(mask).tobytes() + mask.size.to_bytes(8, "little")
+
+
+def _check_relevance(relevance: np.ndarray, n_random: int) -> np.ndarray:
+    values = np.asarray(relevance, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise ValueError("relevance has no units")
+    if not np.isfinite(values).all():
+        raise ValueError(f"relevance must be finite (got {int((~np.isfinite(values)).sum())} non-finite values)")
+    if n_random < 1:
+        raise ValueError(f"n_random must be at least 1 (got {n_random})")
+    return values
+
+
 def curve(
     score: Callable[[np.ndarray], float],
     relevance: np.ndarray,
@@ -83,35 +119,19 @@ def curve(
     """Deletion or insertion curve of `relevance` (one value per unit, any shape) against random orders."""
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"unknown mode {mode!r} (expected 'deletion' or 'insertion')")
-    values = np.asarray(relevance, dtype=np.float64).reshape(-1)
+    values = _check_relevance(relevance, n_random)
     n = values.size
-    if n == 0:
-        raise ValueError("relevance has no units")
-    if not np.isfinite(values).all():
-        raise ValueError(f"relevance must be finite (got {int((~np.isfinite(values)).sum())} non-finite values)")
-    if n_random < 1:
-        raise ValueError(f"n_random must be at least 1 (got {n_random})")
     cache = {} if cache is None else cache  # shared between modes: the all/none masks recur
 
     def scored(mask: np.ndarray) -> float:
-        key = np.packbits(mask).tobytes() + n.to_bytes(8, "little")
+        key = _key(mask)
         if key not in cache:
             cache[key] = float(score(mask.copy()))
         return cache[key]
 
     counts = _counts(n, steps)
-
-    def run(order: np.ndarray) -> np.ndarray:
-        out = []
-        for k in counts:
-            taken = np.zeros(n, dtype=bool)
-            taken[order[:k]] = True
-            out.append(scored(~taken if mode == "deletion" else taken))
-        return np.asarray(out)
-
-    explained = run(np.argsort(-values, kind="stable"))
-    rng = np.random.default_rng(seed)
-    randoms = np.stack([run(rng.permutation(n)) for _ in range(n_random)])  # (n_random, S+1)
+    runs = [np.asarray([scored(_mask(order, k, n, mode)) for k in counts]) for order in _orders(values, n_random, seed)]
+    explained, randoms = runs[0], np.stack(runs[1:])  # (S+1,), (n_random, S+1)
     random = randoms.mean(axis=0)
     fractions = counts / n
     gain = _auc(fractions, explained) - _auc(fractions, random)
@@ -132,20 +152,44 @@ def curve(
     )
 
 
+def masks_needed(relevance: np.ndarray, *, n_random: int = 5, seed: int = 0, steps: int | None = None) -> np.ndarray:
+    """(M, units) every distinct mask both curves score: what a faithfulness check costs, in model calls."""
+    values = _check_relevance(relevance, n_random)
+    n = values.size
+    unique: dict[bytes, np.ndarray] = {}
+    for mask in (np.ones(n, dtype=bool), np.zeros(n, dtype=bool)):
+        unique[_key(mask)] = mask
+    for mode in ("deletion", "insertion"):
+        for order in _orders(values, n_random, seed):
+            for k in _counts(n, steps):
+                mask = _mask(order, int(k), n, mode)  # type: ignore[arg-type]
+                unique.setdefault(_key(mask), mask)
+    return np.stack(list(unique.values()))
+
+
 def evaluate(
-    score: Callable[[np.ndarray], float],
+    score: Callable[[np.ndarray], float] | BatchScore,
     relevance: np.ndarray,
     *,
     n_random: int = 5,
     seed: int = 0,
     steps: int | None = None,
+    batch: int = 16,
 ) -> dict[str, FaithfulnessCurve]:
-    """Both curves, {"deletion": ..., "insertion": ...}, sharing one score cache."""
+    """Both curves, {"deletion": ..., "insertion": ...}, sharing one score cache. A `score` with a `many` method
+    is given every distinct mask up front, `batch` at a time (one batched forward each instead of one per mask)."""
     cache: dict[bytes, float] = {}
+    many = getattr(score, "many", None)
+    if many is not None:
+        masks = masks_needed(relevance, n_random=n_random, seed=seed, steps=steps)  # (M, units)
+        for start in range(0, len(masks), batch):
+            chunk = masks[start : start + batch]
+            for mask, value in zip(chunk, np.asarray(many(chunk), dtype=np.float64), strict=True):
+                cache[_key(mask)] = float(value)
     return {
         mode: curve(score, relevance, mode=mode, n_random=n_random, seed=seed, steps=steps, cache=cache)  # type: ignore[arg-type]
         for mode in ("deletion", "insertion")
     }
 
 
-__all__ = ["FaithfulnessCurve", "Mode", "curve", "evaluate"]
+__all__ = ["BatchScore", "FaithfulnessCurve", "Mode", "curve", "evaluate", "masks_needed"]

@@ -20,7 +20,6 @@ the CLS row over the patches, divided by its maximum.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -206,9 +205,7 @@ def _blur(pixels: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(out, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
-def image_score(
-    encoder: ClipEncoder, text: str, image: Image.Image, *, baseline: Baseline = "mean"
-) -> Callable[[np.ndarray], float]:
+def image_score(encoder: ClipEncoder, text: str, image: Image.Image, *, baseline: Baseline = "mean") -> _PatchScore:
     """`score(mask) -> cosine(text, image with the patches where mask is False replaced)`, for `faithfulness`.
 
     `mask` is (grid_h * grid_w,) or (grid_h, grid_w) booleans, True = patch present. Replaced patches take
@@ -228,18 +225,41 @@ def image_score(
         filler = _blur(pixels, sigma=patch / 2)
     else:
         filler = _pixels(encoder, Image.new("RGB", image.size))
-    text_emb = _text_embedding(encoder, text).float()
+    return _PatchScore(encoder, pixels, filler, _text_embedding(encoder, text).float(), grid, patch)
+
+
+class _PatchScore:
+    """cosine(text, image with some patches replaced), for one mask or a batch of them (one forward)."""
+
+    def __init__(
+        self,
+        encoder: ClipEncoder,
+        pixels: torch.Tensor,
+        filler: torch.Tensor,
+        text_emb: torch.Tensor,
+        grid: tuple[int, int],
+        patch: int,
+    ) -> None:
+        self.encoder, self.pixels, self.filler, self.text_emb, self.grid, self.patch = (
+            encoder,
+            pixels,
+            filler,
+            text_emb,
+            grid,
+            patch,
+        )
 
     @torch.inference_mode()
-    def score(mask: np.ndarray) -> float:
-        keep = torch.as_tensor(np.asarray(mask, dtype=bool).reshape(grid), device=pixels.device)
-        keep = keep.repeat_interleave(patch, 0).repeat_interleave(patch, 1)  # (H, W)
-        masked = torch.where(keep[None, None], pixels, filler)
-        out = encoder.model.get_image_features(pixel_values=masked)
-        emb = out if isinstance(out, torch.Tensor) else out.pooler_output
-        return float(F.cosine_similarity(emb.float(), text_emb[None], dim=-1)[0])
+    def many(self, masks: np.ndarray) -> np.ndarray:
+        keep = torch.as_tensor(np.asarray(masks, dtype=bool).reshape(-1, *self.grid), device=self.pixels.device)
+        keep = keep.repeat_interleave(self.patch, 1).repeat_interleave(self.patch, 2)  # (M, H, W)
+        masked = torch.where(keep[:, None], self.pixels, self.filler)  # (M, 3, H, W)
+        out = self.encoder.model.get_image_features(pixel_values=masked)
+        emb = out if isinstance(out, torch.Tensor) else out.pooler_output  # (M, D)
+        return F.cosine_similarity(emb.float(), self.text_emb[None], dim=-1).cpu().numpy()  # (M,)
 
-    return score
+    def __call__(self, mask: np.ndarray) -> float:
+        return float(self.many(np.asarray(mask)[None])[0])
 
 
 __all__ = [

@@ -65,8 +65,16 @@ def upsample(relevance: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return up.clamp(0.0, 1.0).numpy()
 
 
-def overlay(image: Image.Image, relevance: np.ndarray, *, opacity: float = 0.5, box: Box | None = None) -> Image.Image:
-    """The image with the relevance map blended over `box` (default: the whole image); opacity 0 = image only."""
+def overlay(
+    image: Image.Image,
+    relevance: np.ndarray,
+    *,
+    opacity: float = 0.5,
+    box: Box | None = None,
+    dim_outside: float = 0.0,
+) -> Image.Image:
+    """The image with the relevance map blended over `box` (default: the whole image); opacity 0 = image only.
+    `dim_outside` darkens what lies outside the box (0 = not at all, 1 = black), e.g. what CLIP's crop left out."""
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")
     base = image.convert("RGB")
@@ -76,6 +84,33 @@ def overlay(image: Image.Image, relevance: np.ndarray, *, opacity: float = 0.5, 
         return base
     heat = colormap(upsample(relevance, (width, height))).astype(np.float32)  # (h, w, 3)
     out = np.asarray(base, dtype=np.float32).copy()
+    if dim_outside:
+        inside = out[top:bottom, left:right].copy()
+        out *= 1.0 - dim_outside
+        out[top:bottom, left:right] = inside
     region = out[top:bottom, left:right]
     out[top:bottom, left:right] = (1.0 - opacity) * region + opacity * heat
     return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8))
+
+
+def with_colorbar(image: Image.Image, *, low: str = "low", high: str = "high", title: str = "relevance") -> Image.Image:
+    """`image` with the colour map's scale drawn under it: a bar from `low` to `high`, named `title`."""
+    from PIL import ImageDraw
+
+    base = image.convert("RGB")
+    width = base.width
+    bar_h, pad, text_h = 12, 6, 14
+    canvas = Image.new("RGB", (width, base.height + pad + bar_h + text_h + pad), "white")
+    canvas.paste(base, (0, 0))
+    bar_w = max(40, min(width - 2 * pad, 320))
+    ramp = colormap(np.linspace(0.0, 1.0, bar_w))[None].repeat(bar_h, axis=0)  # (bar_h, bar_w, 3)
+    left = (width - bar_w) // 2
+    top = base.height + pad
+    canvas.paste(Image.fromarray(ramp), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((left, top + bar_h + 1), low, fill=(0, 0, 0))
+    right_text = draw.textlength(high)
+    draw.text((left + bar_w - right_text, top + bar_h + 1), high, fill=(0, 0, 0))
+    middle = draw.textlength(title)
+    draw.text((left + (bar_w - middle) / 2, top + bar_h + 1), title, fill=(60, 60, 60))
+    return canvas

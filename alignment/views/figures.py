@@ -78,12 +78,16 @@ def heatmap(
 
 
 def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space") -> go.Figure:
-    """One scatter per space. Each panel: {'title', 'coords' (N, 2), 'labels', 'modalities', 'method'}."""
+    """One scatter per space, stacked (readable on a phone too). Each panel: {'title', 'coords' (N, 2), 'labels',
+    'modalities', 'method'}. No permanent labels: an item's name shows on hover, so clusters stay legible."""
     fig = make_subplots(
-        rows=1, cols=len(panels), subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels]
+        rows=len(panels),
+        cols=1,
+        subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels],
+        vertical_spacing=0.12 if len(panels) > 1 else 0.0,
     )
     shown: set[str] = set()
-    for col, panel in enumerate(panels, start=1):
+    for row, panel in enumerate(panels, start=1):
         coords, labels, modalities = np.asarray(panel["coords"]), list(panel["labels"]), list(panel["modalities"])
         for modality in MODALITY_COLORS:
             index = [k for k, m in enumerate(modalities) if m == modality]
@@ -93,14 +97,11 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
                 go.Scatter(
                     x=coords[index, 0],
                     y=coords[index, 1],
-                    mode="markers+text",
+                    mode="markers",
                     name=modality,
                     legendgroup=modality,
                     showlegend=modality not in shown,
-                    text=[_short(labels[k], 18) for k in index],
-                    textposition="top center",
-                    textfont=dict(size=10),
-                    hovertext=[plain(labels[k]) for k in index],
+                    hovertext=[f"{modality}: {plain(labels[k])}" for k in index],
                     hoverinfo="text",
                     marker=dict(
                         size=11,
@@ -109,19 +110,19 @@ def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space")
                         line=dict(width=1, color="white"),
                     ),
                 ),
-                row=1,
-                col=col,
+                row=row,
+                col=1,
             )
             shown.add(modality)
         if len(coords) == 0:
-            fig.add_annotation(text="no items", showarrow=False, row=1, col=col, x=0, y=0)
+            fig.add_annotation(text="no items", showarrow=False, row=row, col=1, x=0, y=0)
     fig.update_layout(
-        title=title, height=460, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.08)
+        title=dict(text=title, font=dict(size=14)) if title else None,
+        height=70 + 300 * len(panels),
+        margin=dict(l=10, r=10, t=60 if title else 30, b=40),
+        legend=dict(orientation="h", y=0, yanchor="top", x=0.5, xanchor="center"),
     )
-    for col, panel in enumerate(panels, start=1):
-        x_range, y_range = _label_room(panel["coords"])
-        fig.update_xaxes(range=x_range, row=1, col=col)
-        fig.update_yaxes(range=y_range, row=1, col=col)
+    fig.update_annotations(font_size=12)  # the subplot titles
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,7 +68,10 @@ def project(x: np.ndarray, *, method: Method = "auto", seed: int = 0) -> Project
         random_state=seed,
         init="spectral" if len(x) > 15 else "random",
     )
-    return Projection(reducer.fit_transform(reduced).astype(np.float32), "umap")
+    with warnings.catch_warnings():  # said on every fit (a fixed random_state runs one thread, on purpose; a
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"umap\.")  # few duplicates disconnect)
+        coords = reducer.fit_transform(reduced)
+    return Projection(coords.astype(np.float32), "umap")
 
 
 _warm = threading.Event()

@@ -151,3 +151,25 @@ def test_audio_deletion_ranks_the_planted_window_above_random() -> None:
     result = curve(score, windows.relevance, mode="deletion", n_random=2)
     assert result.explained[1] == pytest.approx(result.explained[-1], abs=1e-6)  # one window silences the whole tone
     assert result.area > 0 and result.relative_area is not None and result.relative_area > 0.1
+
+
+def test_a_batched_score_gives_the_same_curves_as_one_mask_at_a_time(encoders) -> None:
+    """Image and audio scores take a batch of masks in one forward; the curves equal the one-at-a-time ones."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
+    wave = Waveform(rng.normal(0, 0.1, 48_000 * 3).astype(np.float32), 48_000)
+    starts, ends = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    for score, units in (
+        (xi.image_score(encoders.clip, "a photo", image), 16),
+        (xa.audio_score(encoders.clap, "a sound", wave, starts=starts, ends=ends), 3),
+    ):
+        masks = rng.random((5, units)) > 0.5
+        np.testing.assert_allclose(score.many(masks), [score(m) for m in masks], atol=1e-5)
+        relevance = rng.random(units)
+        batched = evaluate(score, relevance, n_random=2, steps=4)
+        single = evaluate(lambda m, s=score: s(m), relevance, n_random=2, steps=4)  # no `many`: one at a time
+        for mode in ("deletion", "insertion"):
+            np.testing.assert_allclose(batched[mode].explained, single[mode].explained, atol=1e-5)
+            np.testing.assert_allclose(batched[mode].random, single[mode].random, atol=1e-5)

@@ -217,8 +217,8 @@ def test_unreadable_files_are_skipped_and_named(client: Client, tmp_path: Path) 
     numbers = yields[-1]["numbers"]
     assert numbers["ids"] == {"text": ["a cat", "a dog"], "image": [Path(cat).name], "audio": []}
     assert [p.split(":")[0] for p in numbers["problems"]] == ["broken.png", "broken.wav"]
-    report = shown(yields, "report")
-    assert "broken.png" in report and "broken.wav" in report  # type: ignore[operator]
+    report = str(shown(yields, "report")).replace("\\", "")  # the Markdown escapes what a stranger named a file
+    assert "broken.png" in report and "broken.wav" in report
     assert [g["caption"] for g in yields[0]["gallery"]] == [Path(cat).name]  # no gap, no shifted captions
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,49 +19,26 @@ from ui.assets import bundled_examples
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-CHROMIUM = next(
-    (
-        p
-        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-        if p and Path(p).exists()
-    ),
-    None,
+from browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    JS_IDLE,
+    JS_MATRIX_DRAWN,
+    JS_SHOWS,
+    MATRICES,
+    RUN_SECONDS,
+    assert_on_screen,
+    assert_painted,
+    free_port,
+    keep_screenshot,
+    needs_chromium,
+    open_app,
+    sync_api,
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+
+pytestmark = needs_chromium
 VIEWPORT = {"width": 1400, "height": 1000}
 EXAMPLE = next(e for e in bundled_examples() if e["name"].startswith("Quick look"))
-RUN_SECONDS = 120  # one compare on a loaded 2-core machine, numba's first UMAP compile included
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium: /usr/bin/chromium is absent, and no chromium or chromium-browser on PATH"
-)
-
-# The similarity matrices are HTML tables whose column headers carry the item names; a run is over when no
-# status tracker (progress, pending, generating) is showing.
-MATRICES = ("#matrix-text-image", "#matrix-text-audio")
-JS_IDLE = "() => document.querySelectorAll('[data-testid=\"status-tracker\"]:not(.hide)').length === 0"
-JS_MATRIX_DRAWN = "() => document.querySelectorAll('#matrix-text-image button[data-row]').length > 0"
-JS_SHOWS = """names => {
-  const heads = document.querySelectorAll('#matrix-text-image th.col, #matrix-text-audio th.col');
-  const shown = new Set(Array.from(heads).map(e => e.title));
-  const idle = document.querySelectorAll('[data-testid="status-tracker"]:not(.hide)').length === 0;
-  return idle && shown.size === names.length && names.every(n => shown.has(n));
-}"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +47,9 @@ def launched(tiny_settings: Settings, encoders: Encoders) -> Iterator[tuple[str,
     warm_up_umap()
     demo = app.build_demo(tiny_settings, encoders)
     runs_on_load = any(trigger == "load" for dep in demo.config["dependencies"] for _, trigger in dep["targets"])
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
+    )
     assert demo.local_url, "the demo did not start"
     try:
         yield demo.local_url, runs_on_load
@@ -88,15 +66,6 @@ def page(launched: tuple[str, bool]) -> Iterator[Page]:
             yield browser.new_page(viewport=VIEWPORT)
         finally:
             browser.close()
-
-
-def open_app(page: Page, url: str) -> list[str]:
-    """Open the app and wait for its Compare button; the list collects the page's uncaught errors from now on."""
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    page.goto(url)
-    sync_api.expect(page.get_by_role("button", name="Compare", exact=True)).to_be_visible(timeout=30_000)
-    return page_errors
 
 
 def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
@@ -152,7 +121,7 @@ def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
     if runs_on_load:  # the Compare tab's page-load run holds the model slot: let it finish first
         page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
         page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
-    page.get_by_role("tab", name="Alignment errors").click()
+    page.get_by_role("tab", name="Errors").click()
     page.get_by_role("button", name="Evaluate", exact=True).click()
     sync_api.expect(page.get_by_text("errors match")).to_be_visible(timeout=RUN_SECONDS * 1000)
     page.wait_for_function(
@@ -206,18 +175,19 @@ def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tup
     explain_tab = page.get_by_role("tab", name="Explain")
     sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
     sync_api.expect(page.get_by_text("patch grid")).to_be_visible(timeout=RUN_SECONDS * 1000)  # the explanation
-    sync_api.expect(page.get_by_text("CLS token's attention over the")).to_be_visible(timeout=RUN_SECONDS * 1000)
     page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
     js_has_text = "t => Array.from(document.querySelectorAll('textarea')).some(e => e.value === t && e.offsetParent)"
     assert page.evaluate(js_has_text, texts[row]), "the clicked row's text is not in the Explain tab"
     overlay = output_image(page, "Relevance over the image")
     sync_api.expect(overlay).to_be_visible()
     assert_painted(overlay)
+    keep_screenshot(page, tmp_path, "explain_image.png")
+    page.get_by_role("tab", name="Attention").click()  # the attention viewer ran on the same image
+    sync_api.expect(page.get_by_text("CLS token's attention over the")).to_be_visible(timeout=RUN_SECONDS * 1000)
     attention = page.locator(".js-plotly-plot:visible:has(.heatmaplayer image)").last
     assert_on_screen(page, attention.locator(".heatmaplayer image").first)
     assert_painted(attention)
     sync_api.expect(output_image(page, "CLS → patches")).to_be_visible()
-    keep_screenshot(page, tmp_path, "explain_image.png")
 
     # Text × audio: back to Compare, one click on the siren cell explains the sound.
     page.get_by_role("tab", name="Compare").click()
@@ -226,13 +196,15 @@ def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tup
     col = next(j for j in range(heads.count()) if heads.nth(j).get_attribute("title") == "siren_sweep.flac")
     page.locator(f'#matrix-text-audio button[data-row="{row}"][data-col="{col}"]').click()
     sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
+    sync_api.expect(page.get_by_role("tab", name="Text × audio")).to_have_attribute("aria-selected", "true")
     sync_api.expect(page.get_by_text(" s · deletion area")).to_be_visible(timeout=RUN_SECONDS * 1000)
-    sync_api.expect(page.get_by_text("clap-text", exact=False).first).to_be_visible(timeout=RUN_SECONDS * 1000)
     page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
-    spectrogram = output_image(page, "Relevance over time on the mel spectrogram")
+    spectrogram = page.locator("#explain-audio-map svg.amap")
     sync_api.expect(spectrogram).to_be_visible()
     assert_painted(spectrogram)
     keep_screenshot(page, tmp_path, "explain_audio.png")
+    page.get_by_role("tab", name="Attention").click()
+    sync_api.expect(page.get_by_text("clap-text", exact=False).first).to_be_visible(timeout=RUN_SECONDS * 1000)
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
 
 
@@ -240,41 +212,3 @@ def output_image(page: Page, label: str) -> Locator:
     """The picture shown by the gr.Image whose label is `label`."""
     block = page.get_by_text(label, exact=True).locator("xpath=ancestor::div[contains(@class, 'block')][1]")
     return block.locator("img").first
-
-
-def keep_screenshot(page: Page, tmp_path: Path, name: str) -> None:
-    """A full-page screenshot; copied to $ALIGN_SCREENSHOT_DIR when set, for a person to look at."""
-    shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
-    if os.environ.get("ALIGN_SCREENSHOT_DIR"):
-        keep = Path(os.environ["ALIGN_SCREENSHOT_DIR"])
-        keep.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, keep / name)
-
-
-def assert_on_screen(page: Page, element: Locator, *, inside: str = ".js-plotly-plot") -> None:
-    """Scrolled into view, the element has a real size, lies inside the viewport, and is not covered (the point at
-    its centre belongs to the `inside` container)."""
-    element.scroll_into_view_if_needed()
-    sync_api.expect(element).to_be_visible()
-    box = element.bounding_box()
-    assert box is not None and box["width"] > 50 and box["height"] > 50, f"too small to see: {box}"
-    assert 0 <= box["x"] and box["x"] + box["width"] <= VIEWPORT["width"] + 1, f"outside the viewport: {box}"
-    assert 0 <= box["y"] and box["y"] + box["height"] <= VIEWPORT["height"] + 1, f"outside the viewport: {box}"
-    on_top = page.evaluate(
-        "([x, y, inside]) => { const e = document.elementFromPoint(x, y); return !!(e && e.closest(inside)); }",
-        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, inside],
-    )
-    assert on_top, "something covers the plot's centre"
-
-
-def assert_painted(element: Locator) -> None:
-    """The rendered pixels are a picture, not a blank box (many distinct colours)."""
-    from io import BytesIO
-
-    from PIL import Image
-
-    pixels = Image.open(BytesIO(element.screenshot())).convert("RGB")
-    colours = pixels.getcolors(maxcolors=1 << 20) or []
-    assert len(colours) > 50, f"the plot looks blank ({len(colours)} colours)"

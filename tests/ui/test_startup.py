@@ -74,7 +74,9 @@ def models_that_fail(tiny_settings: Settings, encoders: Encoders, monkeypatch: p
 
     monkeypatch.setattr(AppModels, "_load_encoders", fail)
     demo = app.build_demo(tiny_settings)
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
+    )
     try:
         yield demo.local_url
     finally:

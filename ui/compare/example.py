@@ -58,6 +58,7 @@ class PreparedExample:
         self._lock = threading.Lock()
         self._preparing = threading.Event()  # set while `prepare` runs: the example's own request waits for it
         self._settled = threading.Event()  # set when a preparation finished (or failed)
+        self._final = threading.Event()  # set when the example with its UMAP projection is published (or gave up)
 
     # ---------------------------------------------------------------- files
 
@@ -98,6 +99,7 @@ class PreparedExample:
         finally:
             self._preparing.clear()
             self._settled.set()
+            self._final.set()
 
     def prepare_in_background(self) -> None:
         """Once the models are loaded, prepare (or check) the example on a daemon thread; from now until then, the
@@ -113,6 +115,7 @@ class PreparedExample:
             finally:
                 self._preparing.clear()
                 self._settled.set()
+                self._final.set()
 
         threading.Thread(target=run, name="prepare-example", daemon=True).start()
 
@@ -126,11 +129,13 @@ class PreparedExample:
         result = comparison.to_json()
         path = self._file(encoders.clip.revision, encoders.clap.revision)
         if self._prepared is None:  # nothing to show yet (a first start): PCA now, so no one waits for UMAP to compile
+            self._final.clear()
             self._publish(
                 Prepared(comparison, {**result, "projection": projection_panels(comparison, fast=True)}), path
             )
         prepared = Prepared(comparison, {**result, "projection": projection_panels(comparison, fast=False)})
         self._publish(prepared, path)
+        self._final.set()
         return prepared
 
     def _publish(self, prepared: Prepared, path: Path | None) -> None:
@@ -169,3 +174,11 @@ class PreparedExample:
                 wait()
             self._settled.wait()
         return self._prepared
+
+    def refined(self, prepared: Prepared) -> Prepared | None:
+        """When `prepared` is the quick (PCA) stage of a preparation still running, wait for its UMAP stage."""
+        if self._final.is_set() or {p["method"] for p in prepared.result["projection"].values()} != {"pca"}:
+            return None
+        self._final.wait()
+        later = self._prepared
+        return later if later is not None and later is not prepared else None

@@ -13,6 +13,7 @@ from alignment.views import figures
 from alignment.views.projection import project
 from ui.assets import ASSETS
 from ui.models import AppModels
+from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # the bridge (torch) is imported when the view is asked for
     from alignment.space.shared import SharedSpace
@@ -80,12 +81,12 @@ def one_space_handler(models: AppModels) -> Callable[[Comparison | None, str | N
 
     def run(comparison: Comparison | None, corpus: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
         if comparison is None:
-            raise gr.Error("Run a comparison first: the one-space view maps its audio into CLIP space.")
+            raise refuse("Run a comparison first: the one-space view maps its audio into CLIP space.")
         if not comparison.audio or not (comparison.images or comparison.texts):
-            raise gr.Error("The one-space view needs audio and at least one image or text in the comparison.")
+            raise refuse("The one-space view needs audio and at least one image or text in the comparison.")
+        encoders = models.get(progress)  # first: the import below must not race the background load's
         from alignment.space.shared import shared_space  # torch: only when the view is asked for
 
-        encoders = models.get(progress)
         captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
         try:
             space = shared_space(
@@ -97,7 +98,7 @@ def one_space_handler(models: AppModels) -> Callable[[Comparison | None, str | N
                 progress=lambda f, m: progress(f, desc=m),
             )
         except (ValueError, OSError) as exc:
-            raise gr.Error(f"The bridge could not be fitted or loaded: {exc}") from None
+            raise refuse(f"The bridge could not be fitted or loaded: {exc}") from None
         return views(comparison, space)
 
     return run

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
@@ -28,6 +29,7 @@ from ui.compare.views import (
 )
 from ui.models import AppModels
 from ui.widgets import matrix as matrix_view
+from ui.widgets.errors import refuse
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,15 @@ def _keys(comparison: Comparison, result: dict, kind: str) -> dict[str, str]:
     }
 
 
-def outputs_for(comparison: Comparison, result: dict, kind: str, last: dict | None, *, started: float) -> tuple:
+def outputs_for(
+    comparison: Comparison,
+    result: dict,
+    kind: str,
+    last: dict | None,
+    *,
+    started: float,
+    report: Callable[[dict], str] = report_markdown,
+) -> tuple:
     """The tab's outputs for a compare result, each left unchanged (gr.skip) when the session shows it already.
     The numbers carry the server's seconds since the request started (what bench/bench_app.py reads)."""
     keys = _keys(comparison, result, kind)
@@ -65,7 +75,7 @@ def outputs_for(comparison: Comparison, result: dict, kind: str, last: dict | No
         heat_audio,
         matches_table(result) if fresh["matches"] else gr.skip(),
         projection_figure(result["projection"]) if fresh["projection"] else gr.skip(),
-        report_markdown(result) if fresh["report"] else gr.skip(),
+        report(result) if fresh["report"] else gr.skip(),
         gallery_items(comparison) if fresh["gallery"] else gr.skip(),
         {**result, "timing": {"server_s": round(time.perf_counter() - started, 4)}},  # always complete, for the API
         {"result": result, "kind": kind, "keys": keys},
@@ -86,6 +96,10 @@ def build_compare_tab(
     The bundled example is compared on page load, so a visitor sees results without doing anything; when it was
     prepared earlier it is shown at once, before the models have loaded."""
     first = examples[0]
+    intended = {Path(path).name: caption for e in examples for path, caption in e.get("pairs", {}).items()}
+
+    def summarise(result: dict) -> str:
+        return report_markdown(result, intended=intended, random_weights=models.settings.random_weights)
 
     def run_compare(
         text: str,
@@ -109,11 +123,15 @@ def build_compare_tab(
             else None
         )
         if prepared is not None:
-            yield outputs_for(prepared.comparison, prepared.result, kind, last, started=started)
+            yield outputs_for(prepared.comparison, prepared.result, kind, last, started=started, report=summarise)
+            refined = example.refined(prepared)  # type: ignore[union-attr]  # the UMAP view, on a first start
+            if refined is not None:
+                last = {"keys": _keys(prepared.comparison, prepared.result, kind)}
+                yield outputs_for(refined.comparison, refined.result, kind, last, started=started, report=summarise)
             return
+        encoders = models.get(progress)  # first: the import below must not race the background load's
         from alignment.analysis.compare import compare  # torch: only once a comparison needs the models
 
-        encoders = models.get(progress)
         try:
             comparison = compare(
                 encoders,
@@ -125,7 +143,7 @@ def build_compare_tab(
                 progress=lambda f, m: progress(f, desc=m),
             ).without_media()
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc), title="The comparison did not run") from None
         for problem in comparison.problems:
             gr.Warning(problem)
         result = comparison.to_json()
@@ -135,53 +153,67 @@ def build_compare_tab(
         }
         if not projected_recently(comparison):
             result["projection"] = projection_panels(comparison, fast=True)
-            yield outputs_for(comparison, result, kind, last, started=started)
+            yield outputs_for(comparison, result, kind, last, started=started, report=summarise)
             last = {"keys": _keys(comparison, result, kind)}
         result = {**result, "projection": projection_panels(comparison, fast=False)}
-        yield outputs_for(comparison, result, kind, last, started=started)
+        yield outputs_for(comparison, result, kind, last, started=started, report=summarise)
 
     def recolour(state: dict | None, kind: str) -> tuple[str, str]:
         return heatmap_views(state["result"] if state else None, kind)
 
-    with gr.Row():
-        with gr.Column():
-            texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
-            text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=140)
-        images = gr.File(
-            label="Images (PNG, JPEG, BMP, WebP, GIF)",
-            file_count="multiple",
-            file_types=["image"],
-            value=first["images"],
-            height=260,
-        )
-        audio = gr.File(
-            label="Audio (WAV, FLAC, OGG, MP3)",
-            file_count="multiple",
-            file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"],
-            value=first["audio"],
-            height=260,
-        )
-    with gr.Row():
-        kind = gr.Radio(
-            SCORE_KINDS,
-            value="cosine",
-            label="Score",
-            info="probability: the model's softmax over the texts, for each image or clip",
-        )
-        run = gr.Button("Compare", variant="primary", scale=0, min_width=200)
-    gr.Examples(
-        [["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
-        inputs=[texts, images, audio],
-        example_labels=[e["name"] for e in examples],
-        label="Bundled examples",
+    # Results first: what the bundled example shows is on the first screen; the inputs that made it follow.
+    report = gr.Markdown(elem_id="compare-summary")  # the summary in plain words (see `summarise`)
+    kind = gr.Radio(
+        SCORE_KINDS,
+        value="cosine",
+        label="Colour the matrices by",
+        info="cosine: how close the two embeddings are · probability: the model's own chance that each text is "
+        "the caption, for every image or sound (each column sums to 1)",
+        elem_id="compare-kind",
+        container=False,
     )
-    with gr.Row():
-        heat_image = matrix_view.matrix_component("Text × image", elem_id="matrix-text-image")
-        heat_audio = matrix_view.matrix_component("Text × audio", elem_id="matrix-text-audio")
-    projection = gr.Plot(label="Embedding space")
-    matches = gr.Dataframe(label="Best match for every item", headers=MATCH_COLUMNS, wrap=True)
-    report = gr.Markdown()
-    gallery = gr.Gallery(label="Images", columns=8, rows=1, height=220, object_fit="contain")
+    with gr.Row(equal_height=False, elem_classes="stack-narrow"):
+        heat_image = matrix_view.matrix_component("Text × image", elem_id="matrix-text-image", min_width=340)
+        heat_audio = matrix_view.matrix_component("Text × audio", elem_id="matrix-text-audio", min_width=340)
+    with gr.Row(equal_height=False, elem_classes="stack-narrow"):
+        projection = gr.Plot(label="Where the items sit: nearby = similar", scale=3, min_width=340)
+        matches = gr.Dataframe(
+            label="Best match for every item",
+            headers=MATCH_COLUMNS,
+            wrap=True,
+            max_height=460,
+            scale=2,
+            min_width=340,
+        )
+    with gr.Accordion("Inputs: change the texts, images or sounds, then press Compare", open=True):
+        with gr.Row():
+            with gr.Column(min_width=300):
+                texts = gr.Textbox(label="Texts (one per line)", lines=8, value="\n".join(first["texts"]))
+                text_file = gr.File(label="…and/or a .txt / .csv of texts", file_types=[".txt", ".csv"], height=120)
+            images = gr.File(
+                label="Images (PNG, JPEG, BMP, WebP, GIF)",
+                file_count="multiple",
+                file_types=["image"],
+                value=first["images"],
+                height=260,
+                min_width=300,
+            )
+            audio = gr.File(
+                label="Audio (WAV, FLAC, OGG, MP3)",
+                file_count="multiple",
+                file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"],
+                value=first["audio"],
+                height=260,
+                min_width=300,
+            )
+        run = gr.Button("Compare", variant="primary")
+        gr.Examples(
+            [["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
+            inputs=[texts, images, audio],
+            example_labels=[e["name"] for e in examples],
+            label="Bundled examples",
+        )
+        gallery = gr.Gallery(label="The images compared", columns=8, rows=1, height=180, object_fit="contain")
     with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
         numbers = gr.JSON()
     with gr.Accordion("One space: images and sounds compared through a CLAP → CLIP bridge", open=False):
@@ -197,8 +229,8 @@ def build_compare_tab(
             "modality both share) maps CLAP audio into CLIP space; the first use fits and caches it."
         )
         with gr.Row():
-            heat_image_audio = gr.Plot(label="Image × audio")
-            joint = gr.Plot(label="All three modalities")
+            heat_image_audio = gr.Plot(label="Image × audio", min_width=340)
+            joint = gr.Plot(label="All three modalities", min_width=340)
         full_matrix = gr.Plot(label="Full matrix")
         with gr.Accordion("One-space numbers (JSON)", open=False):
             one_numbers = gr.JSON()

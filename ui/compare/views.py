@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import gradio as gr
 import numpy as np
@@ -17,7 +18,9 @@ from alignment.inputs.text import read_text_file, split_lines
 from alignment.views import figures
 from alignment.views.projection import pca_2d, project
 from ui.widgets import matrix as matrix_view
+from ui.widgets.errors import refuse
 from ui.widgets.handoff import Pair, pair
+from ui.widgets.text import md
 
 SCORE_KINDS = ["cosine", "probability"]
 MATCH_COLUMNS = [
@@ -36,7 +39,7 @@ MATRICES = (("text_image", "Text × image (CLIP)"), ("text_audio", "Text × audi
 def heatmap_views(result: dict | None, kind: str) -> tuple[str, str]:
     """Text x image and text x audio matrices (clickable HTML) from a compare result (the JSON the API returns)."""
     if kind not in SCORE_KINDS:
-        raise gr.Error(f"Unknown score '{kind}': choose cosine or probability.")
+        raise refuse(f"Unknown score '{kind}': choose cosine or probability.")
     if not result:
         message = matrix_view.message_html("Run a comparison to see the similarity matrix")
         return message, message
@@ -62,13 +65,13 @@ def heatmap_views(result: dict | None, kind: str) -> tuple[str, str]:
 def picked_pair(comparison: Comparison | None, key: str, evt: gr.SelectData) -> Pair:
     """The (text, image or clip) pair of the clicked cell of the `key` matrix of the session's comparison."""
     if comparison is None:
-        raise gr.Error("Run a comparison first: its matrices are what a click explains.")
+        raise refuse("Run a comparison first: its matrices are what a click explains.")
     media = comparison.images if key == "text_image" else comparison.audio
     row, col = matrix_view.picked_cell(evt, (len(comparison.texts), len(media)))
     try:
         return pair(comparison.texts[row], media[col])
     except ValueError as exc:
-        raise gr.Error(str(exc)) from None
+        raise refuse(str(exc)) from None
 
 
 def matches_table(result: dict) -> pd.DataFrame:
@@ -157,21 +160,51 @@ def projected_recently(comparison: Comparison) -> bool:
 def projection_figure(panels: dict):
     return figures.projection_panels(
         [{**p, "labels": p["ids"]} for p in panels.values()],  # colour, symbol and legend already give the modality
-        title="Embedding space (CLIP and CLAP are separate spaces until a bridge joins them)",
+        title="",
     )
 
 
-def report_markdown(result: dict) -> str:
-    lines = []
+def report_markdown(result: dict, *, intended: Mapping[str, str] | None = None, random_weights: bool = False) -> str:
+    """What the comparison says in plain words: its size, how to read the matrices, how often the intended caption
+    won (when the inputs are a bundled example whose pairs are known), what was skipped or truncated."""
+    ids = result["ids"]
+    counts = " × ".join(
+        f"{len(ids[m])} {noun}{'' if len(ids[m]) == 1 else 's'}"
+        for m, noun in (("text", "text"), ("image", "image"), ("audio", "sound"))
+        if ids[m]
+    )
+    lines = [
+        f"**{counts}.** Brighter cells are closer in the model's embedding space; in each column the outlined cell "
+        "is the text the model ranks first for that image or sound. **Click any cell** to see why they match."
+    ]
+    won = _intended_wins(result, intended or {})
+    if won:
+        lines.append("The caption each item was made with came first for " + " and ".join(won) + ".")
+    if random_weights:
+        lines.append("*(Tiny preset: random weights, so these matches mean nothing.)*")
     if result["problems"]:
-        lines += ["**Skipped inputs**", *[f"- {p}" for p in result["problems"]]]
+        lines += ["", "**Skipped inputs**", *[f"- {md(p)}" for p in result["problems"]]]
     if result["notes"]:
-        lines += ["**Truncated texts**", *[f"- {n}" for n in result["notes"]]]
+        lines += ["", "**Truncated texts**", *[f"- {md(n)}" for n in result["notes"]]]
     cache = result["cache"]
     hits = sum(v["hits"] for v in cache.values())
     computed = sum(v["computed"] for v in cache.values())
-    lines.append(f"Embeddings: {computed} computed, {hits} from the cache.")
+    lines += ["", f"<small>Embeddings: {computed} computed, {hits} from the cache.</small>"]
     return "\n".join(lines)
+
+
+def _intended_wins(result: dict, intended: Mapping[str, str]) -> list[str]:
+    """'5 of 6 images', '3 of 6 sounds': items whose known caption is the best text, when every item's is known."""
+    out = []
+    for key, modality, noun in (("text_image", "image", "images"), ("text_audio", "audio", "sounds")):
+        block, names = result[key], result["ids"][modality]
+        if not names or not all(intended.get(n) in block["rows"] for n in names):
+            continue
+        cosine = np.asarray(block["cosine"], dtype=np.float32).reshape(len(block["rows"]), len(names))
+        best = cosine.argmax(axis=0)
+        hits = sum(block["rows"][best[j]] == intended[n] for j, n in enumerate(names))
+        out.append(f"**{hits} of {len(names)} {noun}**")
+    return out
 
 
 def collect_texts(text: str, text_file: str | None) -> list[str]:
@@ -180,7 +213,7 @@ def collect_texts(text: str, text_file: str | None) -> list[str]:
         try:
             texts += read_text_file(text_file)
         except InputError as exc:
-            raise gr.Error(f"The text file could not be used: {exc}") from None
+            raise refuse(f"The text file could not be used: {exc}") from None
     return texts
 
 

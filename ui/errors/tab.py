@@ -27,6 +27,7 @@ from ui.errors.views import (
     summary_markdown,
 )
 from ui.models import AppModels
+from ui.widgets.errors import refuse
 
 
 def build_errors_tab(
@@ -50,7 +51,7 @@ def build_errors_tab(
     ) -> tuple:
         path = Path(upload) if upload else example if use_example else None
         if path is None:
-            raise gr.Error(
+            raise refuse(
                 "Upload a paired dataset (.csv, .jsonl, .zip) or embeddings (.npz, .safetensors), "
                 "or tick 'use the bundled example'."
             )
@@ -58,6 +59,7 @@ def build_errors_tab(
             "image": nonblank_lines(image_templates) or TEMPLATES["image"],
             "audio": nonblank_lines(audio_templates) or TEMPLATES["audio"],
         }
+        models.settle(progress)  # the imports below (torch) must not race the background load's
         from alignment.analysis.evaluate import evaluate  # numpy and scipy: only once a dataset is evaluated
         from alignment.models.sources import is_embeddings, read_dataset, read_embeddings
         from alignment.views.report_figures import evaluation_figures
@@ -87,7 +89,7 @@ def build_errors_tab(
                 if path.suffix.lower() in (".csv", ".jsonl") and upload
                 else ""
             )
-            raise gr.Error(f"{exc}{hint}") from None
+            raise refuse(f"{exc}{hint}", title="The evaluation did not run") from None
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         explorer = Explorer(evaluation, source, models.root / "tags" / f"{path.stem[:40]}-{digest}.json")
         table, note = error_table(explorer)
@@ -112,15 +114,15 @@ def build_errors_tab(
         from alignment.views.report_figures import evaluation_figures
 
         if explorer is None:
-            raise gr.Error("Evaluate a dataset first.")
+            raise refuse("Evaluate a dataset first.")
         charts = evaluation_figures(explorer.evaluation)
         if name not in charts:
-            raise gr.Error(f"No figure {name!r}: choose one of {', '.join(charts)}.")
+            raise refuse(f"No figure {name!r}: choose one of {', '.join(charts)}.")
         return charts[name]
 
     def refilter(explorer: Explorer | None, direction: str, search: str, tag: str, sort: str) -> tuple:
         if explorer is None:
-            raise gr.Error("Evaluate a dataset first.")
+            raise refuse("Evaluate a dataset first.")
         table, note = error_table(explorer, direction, search, tag, sort)
         return table, note, similarity_block(explorer, direction)
 
@@ -130,7 +132,7 @@ def build_errors_tab(
 
     def show(explorer: Explorer | None, number: str) -> tuple:
         if explorer is None:
-            raise gr.Error("Evaluate a dataset first.")
+            raise refuse("Evaluate a dataset first.")
         error = error_at(explorer, number)
         src = explorer.source
         data = explorer.evaluation.spaces[error.space]
@@ -176,20 +178,20 @@ def build_errors_tab(
         sort: str,
     ) -> tuple:
         if explorer is None:
-            raise gr.Error("Evaluate a dataset first.")
+            raise refuse("Evaluate a dataset first.")
         if not tag:
-            raise gr.Error(f"Choose a tag first ({', '.join(TAGS)}).")
+            raise refuse(f"Choose a tag first ({', '.join(TAGS)}).")
         error = error_at(explorer, number)
         try:
             explorer.tags.set(error_key(error.direction, error.query), tag, note or "")
         except (ValueError, OSError) as exc:
-            raise gr.Error(f"The tag was not saved: {exc}") from None
+            raise refuse(f"The tag was not saved: {exc}") from None
         table, count = error_table(explorer, direction, search, tag_filter, sort)
         return f"Saved: error {number} is **{tag}**.", table, count
 
     def export(explorer: Explorer | None) -> str:
         if explorer is None:
-            raise gr.Error("Evaluate a dataset first.")
+            raise refuse("Evaluate a dataset first.")
         out = explorer.tags_path.with_suffix(".csv")
         out.write_text(explorer.tags.to_csv(), encoding="utf-8")
         return str(out)

@@ -15,6 +15,7 @@ from alignment.inputs.items import Item
 from alignment.store.tags import TagStore, error_key
 from alignment.views import figures
 from alignment.views.projection import project
+from ui.widgets.errors import refuse
 from ui.widgets.handoff import Pair, pair
 
 if TYPE_CHECKING:  # evaluation imports scipy: loaded when a dataset is evaluated
@@ -258,7 +259,7 @@ def explain_pair(explorer: Explorer | None, number: str) -> Pair:
     """An error's text side and its other side (the truth when the query is the text, else the query), the media
     written to a temp file for the Explain tab."""
     if explorer is None:
-        raise gr.Error("Evaluate a dataset and pick an error first.")
+        raise refuse("Evaluate a dataset and pick an error first.")
     error = error_at(explorer, number)
     data = explorer.evaluation.spaces[error.space]
     sides = [(data.modality[r], data.ids[r]) for r in (error.query_row, error.truth_row)]
@@ -267,7 +268,7 @@ def explain_pair(explorer: Explorer | None, number: str) -> Pair:
     text_item = explorer.source.item(*text_side) if text_side else None
     media_item = explorer.source.item(*media_side) if media_side else None
     if text_item is None or media_item is None:
-        raise gr.Error(
+        raise refuse(
             "This error has no text-and-media pair with content to explain (precomputed embeddings "
             "carry no images or sounds)."
         )
@@ -278,7 +279,7 @@ def error_at(explorer: Explorer, number: str) -> ErrorRow:
     try:
         return explorer.evaluation.errors[int(number)]
     except (ValueError, IndexError):
-        raise gr.Error(
+        raise refuse(
             f"No error #{number!r}: pick a row of the error list (0 to {len(explorer.evaluation.errors) - 1})."
         ) from None
 

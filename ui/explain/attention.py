@@ -20,6 +20,7 @@ from alignment.inputs.image import read_image
 from alignment.inputs.limits import Limits
 from alignment.views import figures
 from ui.models import AppModels
+from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # the explanation modules import torch: loaded when a map is first asked for
     from alignment.explain.attention import AttentionMaps
@@ -173,7 +174,7 @@ def build_attention_section(
             layers, heads = shown.maps.shape[:2]
             out = views(shown, layers, MEAN, opacity_value)
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
         return (
             shown,
             gr.Slider(minimum=1, maximum=layers, value=layers, step=1, interactive=layers > 1),
@@ -183,11 +184,11 @@ def build_attention_section(
 
     def redraw(shown: Shown | None, layer: float, head: str, opacity_value: float) -> tuple:
         if shown is None:
-            raise gr.Error("Show the attention maps first.")
+            raise refuse("Show the attention maps first.")
         try:
             return _shown(views(shown, int(layer), head, opacity_value))
         except ValueError as exc:
-            raise gr.Error(str(exc)) from None
+            raise refuse(str(exc)) from None
 
     def _shown(out: tuple) -> tuple:
         summary, heat, overlay, bars, numbers = out

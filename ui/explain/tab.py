@@ -1,8 +1,13 @@
-"""The "Explain" tab: where in the image or when in the sound a text's match comes from, and how far to trust it."""
+"""The "Explain" tab: where in the image or when in the sound a text's match comes from, and how far to trust it.
+
+Three sub-tabs: text × image, text × audio, and the encoders' attention. A pair sent from another tab opens its
+sub-tab, clears what an earlier pair showed (never a stale result beside a new pair), and is explained there:
+the map and the words first, in seconds, then the faithfulness check, whose expected time is shown while it runs.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +18,40 @@ from alignment.core.errors import InputError
 from alignment.inputs.limits import Limits
 from ui.explain.attention import CLAP_TEXT_TOWER, IMAGE_TOWER, AttentionSection, build_attention_section
 from ui.models import AppModels
+from ui.widgets.audio_map import audio_map_component
+from ui.widgets.audio_map import message_html as audio_message
+from ui.widgets.errors import refuse
 from ui.widgets.handoff import Pair
+
+INTRO = (
+    "Why does this text match this image, or this sound? The map shows where (or when) the match comes from, the "
+    "bars which words drive it, and the faithfulness check how far to trust the map: remove the most relevant parts "
+    "first and the score should fall faster than when parts are removed at random. Click any cell of a matrix in "
+    "**Compare**, or an error's **explain →** cell in **Errors**, to bring a pair here."
+)
+
+
+# Run in the browser as a sent pair opens: bring the Explain tab's sub-tabs (and the pair's summary under them)
+# into view, wherever the page was scrolled to when the cell or the error was clicked.
+SCROLL_TO_PAIR = """(...args) => {
+  document.querySelector('#explain-halves')?.scrollIntoView({block: 'start'});
+  return args;
+}"""
+
+
+@dataclass
+class Half:
+    """One sub-tab's outputs: what `send` clears and each run fills, in the order the run returns them."""
+
+    summary: gr.Markdown
+    picture: gr.components.Component  # the overlay image, or the audio map
+    words: gr.Plot
+    faith: gr.Plot
+    numbers: gr.JSON
+
+    @property
+    def outputs(self) -> list:
+        return [self.summary, self.picture, self.words, self.faith, self.numbers]
 
 
 @dataclass
@@ -21,12 +59,15 @@ class ExplainTab:
     """The tab's inputs, and how another tab hands it a pair: `send` fills them, `follow` runs the explanation."""
 
     image_text: gr.Textbox
-    image_file: gr.Image
+    image_file: gr.File
     audio_text: gr.Textbox
-    audio_file: gr.Audio
+    audio_file: gr.File
     pending: gr.State  # "image" or "audio": which half `send` filled, for `follow` to run
     attention: AttentionSection
-    steps: list[tuple[Callable[..., tuple], list, list]]  # (fn, inputs, outputs): each half's run if it was sent
+    halves: gr.Tabs
+    image: Half
+    audio: Half
+    steps: list[tuple[Callable[..., object], list, list]]  # (fn, inputs, outputs): each half's run if it was sent
     concurrency_id: str  # the model runs' group: a chained run waits its turn like a button's
 
     @property
@@ -44,16 +85,47 @@ class ExplainTab:
         return (*(gr.skip(),) * (len(self.send_outputs) - 1), None)
 
     def follow(self, dependency: Dependency) -> None:
-        """After `dependency` (an event whose outputs include `send_outputs`) succeeds: explain, then attention."""
+        """After `dependency` (an event whose outputs include `send_outputs`) succeeds: open the pair's sub-tab and
+        clear it (at once, outside the models' queue), explain the pair, then show the attention."""
         queue = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": self.concurrency_id}
         attention = self.attention
+        cleared = [self.halves, *self.image.outputs, *self.audio.outputs]
+
+        def open_and_clear(which: str | None, image_text: str, image_path: str, audio_text: str, audio_path: str):
+            if which not in ("image", "audio"):
+                return (gr.skip(),) * len(cleared)
+            text, path = (image_text, image_path) if which == "image" else (audio_text, audio_path)
+            waiting = _waiting(text, path, which)
+            fresh = (waiting, None if which == "image" else audio_message("Computing…"), None, None, None)
+            skip = (gr.skip(),) * 5
+            return (
+                gr.Tabs(selected=which),
+                *(fresh if which == "image" else skip),
+                *(fresh if which == "audio" else skip),
+            )
+
+        inputs = [self.pending, self.image_text, self.image_file, self.audio_text, self.audio_file]
+        dependency = dependency.success(
+            open_and_clear, inputs, cleared, api_visibility="private", queue=False, js=SCROLL_TO_PAIR
+        )
 
         def attention_if_sent(which: str | None, *args: object) -> tuple:
             return attention.run(*args) if which else (gr.skip(),) * len(attention.outputs)
 
         steps = [*self.steps, (attention_if_sent, [self.pending, *attention.inputs], attention.outputs)]
-        for fn, inputs, outputs in steps:
-            dependency = dependency.success(fn, inputs, outputs, **queue)
+        for fn, step_inputs, outputs in steps:
+            dependency = dependency.success(fn, step_inputs, outputs, **queue)
+
+
+def _name(path: str | None) -> str:
+    return Path(path).name if path else "?"
+
+
+def _waiting(text: str, path: str | None, which: str) -> str:
+    from ui.widgets.text import md  # light; kept beside its only use
+
+    noun = "image" if which == "image" else "sound"
+    return f"**Explaining** “{md(text)}” × {md(_name(path))} ({noun}) — computing the map…"
 
 
 def build_explain_tab(
@@ -62,110 +134,172 @@ def build_explain_tab(
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio,
     attention, attention_view)."""
 
+    def character_level(encoder: object) -> bool:
+        return len(encoder.tokenizer) < 1_000  # byte-level vocab, no merges: tiny
+
     def run_image(
         text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
-    ) -> tuple:
+    ) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
-            raise gr.Error("Give a text and an image to explain.")
+            raise refuse("Give a text and an image to explain.")
+        text = text.strip()
         encoders = models.get(progress)
-        from ui.explain.views import explain_image_view  # the explanation modules: torch
+        from ui.explain import views  # the explanation modules: torch
 
+        progress(0.1, desc="Computing the relevance map")
         try:
-            return explain_image_view(encoders, text.strip(), path, method, opacity, limits)
-        except (InputError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
+            shown = views.image_map(encoders, text, path, method, opacity, limits)
+        except (InputError, ValueError, OSError) as exc:
+            raise refuse(str(exc), title="The explanation did not run") from None
+        head = (
+            f"**Explaining** {views.pair_line(text, Path(path).name, 'image')} · **{method}** · cosine "
+            f"{shown.result.score:.3f} · patch grid {shown.result.grid[0]}×{shown.result.grid[1]}"
+        )
+        note = views.image_note(shown)
+        score = views.image_scorer(encoders, text, shown)
+        passes, expected = views.estimate(score, shown.result.relevance)
+        words = views.words_figure(shown.tokens, character_level=character_level(encoders.clip))
+        yield (
+            f"{head}\n\n{note}\n\nChecking how far to trust the map: about {expected:.0f} s ({passes} forward passes)…",
+            shown.overlay,
+            words,
+            views.faithfulness_figure(None, units="patches"),
+            views.image_numbers(method, shown, None),
+        )
+        progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
+        curves = views.check(score, shown.result.relevance)
+        areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
+        yield (
+            f"{head} · {areas}\n\n{note}\n\n{views.faithfulness_words(curves, units='patches')}",
+            shown.overlay,
+            words,
+            views.faithfulness_figure(curves, units="patches"),
+            views.image_numbers(method, shown, curves),
+        )
 
-    def run_audio(text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()) -> tuple:
+    def run_audio(text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
-            raise gr.Error("Give a text and an audio clip to explain.")
+            raise refuse("Give a text and an audio clip to explain.")
+        text = text.strip()
         encoders = models.get(progress)
-        from ui.explain.views import explain_audio_view  # the explanation modules: torch
+        from ui.explain import views  # the explanation modules: torch
 
+        progress(0.1, desc="Computing when in the sound the match comes from")
         try:
-            return explain_audio_view(encoders, text.strip(), path, method, limits)
-        except (InputError, ValueError) as exc:
-            raise gr.Error(str(exc)) from None
+            shown = views.audio_map(encoders, text, path, method, limits)
+        except (InputError, ValueError, OSError) as exc:
+            raise refuse(str(exc), title="The explanation did not run") from None
+        x, wave = shown.result, shown.wave
+        head = (
+            f"**Explaining** {views.pair_line(text, Path(path).name, 'sound')} · **{method}** · cosine "
+            f"{x.score:.3f} · {wave.seconds:.1f} s"
+        )
+        score = views.audio_scorer(encoders, text, shown)
+        passes, expected = views.estimate(score, x.per_window)
+        words = views.words_figure(shown.tokens, character_level=character_level(encoders.clap))
+        yield (
+            f"{head}\n\nChecking how far to trust the curve: about {expected:.0f} s ({passes} forward passes)…",
+            shown.picture,
+            words,
+            views.faithfulness_figure(None, units="windows"),
+            views.audio_numbers(method, shown, None),
+        )
+        progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
+        curves = views.check(score, x.per_window)
+        areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
+        yield (
+            f"{head} · {areas}\n\n{views.faithfulness_words(curves, units='windows')}",
+            shown.picture,
+            words,
+            views.faithfulness_figure(curves, units="windows"),
+            views.audio_numbers(method, shown, curves),
+        )
 
     # One step per half, so only the half that `ExplainTab.send` filled shows a progress bar.
     def image_if_sent(
         which: str, text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
-    ) -> tuple:
-        return run_image(text, path, method, opacity, progress) if which == "image" else (gr.skip(),) * 5
+    ) -> Iterator[tuple]:
+        if which == "image":
+            yield from run_image(text, path, method, opacity, progress)
+        else:
+            yield (gr.skip(),) * 5
 
     def audio_if_sent(
         which: str, text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()
-    ) -> tuple:
-        return run_audio(text, path, method, progress) if which == "audio" else (gr.skip(),) * 5
+    ) -> Iterator[tuple]:
+        if which == "audio":
+            yield from run_audio(text, path, method, progress)
+        else:
+            yield (gr.skip(),) * 5
 
-    gr.Markdown(
-        "Why does this text match this image, or this sound? Each map comes with deletion and insertion "
-        "curves: remove (or add) the most relevant patches or time windows first and watch the score, "
-        "against random orders. A positive area between the curves means the explanation deserves trust. "
-        "Click any cell of a similarity matrix in **Compare**, or an error's **explain →** cell in **Alignment "
-        "errors**, to bring a pair here and explain it."
-    )
-    with gr.Accordion("Text × image", open=True):
-        with gr.Row():
-            with gr.Column():
-                image_text = gr.Textbox(label="Text", value="a cup of coffee on a wooden table")
-                image_file = gr.Image(label="Image", type="filepath", value=str(example_image), height=260)
-                image_method = gr.Radio(
-                    ["maskclip", "rollout"],
-                    value="maskclip",
-                    label="Method",
-                    info="maskclip: patch-text similarity (fast) · rollout: gradient-weighted "
-                    "attention rollout (Chefer et al.)",
-                )
-                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
-                image_button = gr.Button("Explain the image", variant="primary")
-            with gr.Column():
-                image_summary = gr.Markdown()
-                image_overlay = gr.Image(label="Relevance over the image", height=360)
-        with gr.Row():
-            image_tokens = gr.Plot(label="Words")
-            image_faith = gr.Plot(label="Faithfulness")
-        with gr.Accordion("Numbers (JSON)", open=False):
-            image_numbers = gr.JSON()
-    with gr.Accordion("Text × audio", open=True):
-        with gr.Row():
-            with gr.Column():
-                audio_text = gr.Textbox(label="Text", value="a siren wailing")
-                audio_file = gr.Audio(label="Audio", type="filepath", value=str(example_audio))
-                audio_method = gr.Radio(
-                    ["windows", "gradient"],
-                    value="gradient",
-                    label="Method",
-                    info="windows: similarity of 1 s sliding windows · gradient: gradient × "
-                    "input on the mel spectrogram",
-                )
-                audio_button = gr.Button("Explain the sound", variant="primary")
-            with gr.Column():
-                audio_summary = gr.Markdown()
-                audio_picture = gr.Image(label="Relevance over time on the mel spectrogram", height=300)
-        with gr.Row():
-            audio_tokens = gr.Plot(label="Words")
-            audio_faith = gr.Plot(label="Faithfulness")
-        with gr.Accordion("Numbers (JSON)", open=False):
-            audio_numbers = gr.JSON()
-    with gr.Accordion("Attention maps per layer and head", open=True):
-        attention = build_attention_section(
-            models,
-            limits=limits,
-            image_text=image_text,
-            image_file=image_file,
-            audio_text=audio_text,
-            opacity=opacity,
-            concurrency_id=concurrency_id,
-        )
+    gr.Markdown(INTRO)
+    with gr.Tabs(elem_id="explain-halves") as halves:
+        with gr.Tab("Text × image", id="image"):
+            image_summary = gr.Markdown("Give a text and an image, then press **Explain the image**.")
+            with gr.Row(equal_height=False, elem_classes="stack-narrow"):
+                image_overlay = gr.Image(label="Relevance over the image", height=420, scale=3, min_width=300)
+                with gr.Column(scale=2, min_width=300):
+                    image_text = gr.Textbox(label="Text", value="a cup of coffee on a wooden table")
+                    image_file = gr.File(
+                        label="Image (PNG, JPEG, BMP, WebP, GIF)", file_types=["image"], value=str(example_image)
+                    )
+                    image_method = gr.Radio(
+                        ["maskclip", "rollout"],
+                        value="maskclip",
+                        label="Method",
+                        info="maskclip: how similar each patch is to the text (fast) · rollout: the attention "
+                        "that carries the match through the layers (Chefer et al.)",
+                    )
+                    opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Overlay opacity")
+                    image_button = gr.Button("Explain the image", variant="primary")
+            with gr.Row(elem_classes="stack-narrow"):
+                image_tokens = gr.Plot(label="Words", min_width=300)
+                image_faith = gr.Plot(label="Faithfulness", min_width=300)
+            with gr.Accordion("Numbers (JSON)", open=False):
+                image_numbers = gr.JSON()
+        with gr.Tab("Text × audio", id="audio"):
+            audio_summary = gr.Markdown("Give a text and a sound, then press **Explain the sound**.")
+            with gr.Row(equal_height=False, elem_classes="stack-narrow"):
+                audio_picture = audio_map_component(elem_id="explain-audio-map")
+                with gr.Column(min_width=300):
+                    audio_text = gr.Textbox(label="Text", value="a siren wailing")
+                    audio_file = gr.File(
+                        label="Sound (WAV, FLAC, OGG, MP3)",
+                        file_types=[".wav", ".flac", ".ogg", ".oga", ".mp3"],
+                        value=str(example_audio),
+                    )
+                    audio_method = gr.Radio(
+                        ["windows", "gradient"],
+                        value="gradient",
+                        label="Method",
+                        info="gradient: which moments of the spectrogram move the score (fast) · windows: the "
+                        "similarity of each 1 s slice to the text (one pass per slice)",
+                    )
+                    audio_button = gr.Button("Explain the sound", variant="primary")
+            with gr.Row(elem_classes="stack-narrow"):
+                audio_tokens = gr.Plot(label="Words", min_width=300)
+                audio_faith = gr.Plot(label="Faithfulness", min_width=300)
+            with gr.Accordion("Numbers (JSON)", open=False):
+                audio_numbers = gr.JSON()
+        with gr.Tab("Attention", id="attention"):
+            attention = build_attention_section(
+                models,
+                limits=limits,
+                image_text=image_text,
+                image_file=image_file,
+                audio_text=audio_text,
+                opacity=opacity,
+                concurrency_id=concurrency_id,
+            )
 
+    image = Half(image_summary, image_overlay, image_tokens, image_faith, image_numbers)
+    audio = Half(audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers)
     image_inputs = [image_text, image_file, image_method, opacity]
-    image_outputs = [image_summary, image_overlay, image_tokens, image_faith, image_numbers]
     audio_inputs = [audio_text, audio_file, audio_method]
-    audio_outputs = [audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers]
     image_button.click(
         run_image,
         image_inputs,
-        image_outputs,
+        image.outputs,
         api_name="explain_image",
         concurrency_limit=1,
         concurrency_id=concurrency_id,
@@ -173,7 +307,7 @@ def build_explain_tab(
     audio_button.click(
         run_audio,
         audio_inputs,
-        audio_outputs,
+        audio.outputs,
         api_name="explain_audio",
         concurrency_limit=1,
         concurrency_id=concurrency_id,
@@ -186,9 +320,12 @@ def build_explain_tab(
         audio_file,
         pending,
         attention,
+        halves,
+        image,
+        audio,
         [
-            (image_if_sent, [pending, *image_inputs], image_outputs),
-            (audio_if_sent, [pending, *audio_inputs], audio_outputs),
+            (image_if_sent, [pending, *image_inputs], image.outputs),
+            (audio_if_sent, [pending, *audio_inputs], audio.outputs),
         ],
         concurrency_id,
     )

@@ -1,79 +1,181 @@
 """What the Explain tab shows for one pair: the relevance map (over the image, or over time on the spectrogram), the
-words, and the faithfulness curves. Imports the explanation modules (torch): the tab loads it on first use."""
+words, and the faithfulness curves. Imports the explanation modules (torch): the tab loads it on first use.
+
+Each explanation comes in two steps, so the map and the words are on screen in seconds: `*_map` computes them,
+`*_faithfulness` then scores the deletion and insertion curves (many forward passes, batched), whose expected
+time `estimate` states beforehand.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from alignment.explain import audio as xa
 from alignment.explain import image as xi
 from alignment.explain import maps as xm
+from alignment.explain.faithfulness import BatchScore, masks_needed
 from alignment.explain.faithfulness import evaluate as faithfulness
-from alignment.inputs.audio import read_audio
+from alignment.inputs.audio import Waveform, read_audio
 from alignment.inputs.image import read_image
-from alignment.inputs.limits import Limits
+from alignment.inputs.limits import Limits, check_file_size
 from alignment.models.encoders import Encoders
 from alignment.views import figures
+from ui.widgets.audio_map import audio_map_html
+from ui.widgets.text import md
 
 FAITHFULNESS_STEPS = 8  # deletion/insertion points: each is one forward pass per order
 RANDOM_ORDERS = 3
+DIMMED = 0.55  # how dark the parts of the image CLIP's centre crop leaves out are drawn
 
 
-def explain_image_view(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> tuple:
-    """(summary, overlay, token bars, faithfulness figure, numbers) for one text and one image file."""
-    image = read_image(Path(path).read_bytes(), source=Path(path).name, limits=limits)
+@dataclass(frozen=True)
+class ImageMap:
+    """An image explanation before its faithfulness check."""
+
+    image: Image.Image
+    result: xi.ImageRelevance
+    tokens: list[tuple[str, float]]
+    overlay: Image.Image
+
+
+@dataclass(frozen=True)
+class AudioMap:
+    """A sound explanation before its faithfulness check."""
+
+    wave: Waveform
+    result: xa.AudioExplanation
+    tokens: list[tuple[str, float]]
+    picture: str  # the audio map's HTML
+
+
+def _read(path: str, limits: Limits) -> tuple[bytes, str]:
+    """The file's bytes, after the same size check every upload gets; named by its file name, never its folder."""
+    file = Path(path)
+    return check_file_size(file, limits).read_bytes(), file.name
+
+
+def pair_line(text: str, name: str, noun: str) -> str:
+    """'“a siren wailing” × siren_sweep.flac (sound)': which pair a result is about, escaped."""
+    return f"“{md(text)}” × {md(name)} ({noun})"
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def image_map(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> ImageMap:
+    data, name = _read(path, limits)
+    image = read_image(data, source=name, limits=limits)
     result = xi.explain(encoders.clip, text, image, method=method)  # type: ignore[arg-type]
-    overlay = xm.overlay(image, result.relevance, opacity=opacity, box=result.box)
+    overlay = xm.overlay(image, result.relevance, opacity=opacity, box=result.box, dim_outside=DIMMED)
     tokens = xi.text_relevance(encoders.clip, text, image).pairs()
-    score = xi.image_score(encoders.clip, text, image)
-    curves = {
-        m: c.to_json()
-        for m, c in faithfulness(score, result.relevance, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
-    }
-    grid = f"{result.grid[0]}×{result.grid[1]}"
-    summary = (
-        f"**{method}** · cosine {result.score:.3f} · patch grid {grid} · deletion area "
-        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
-        "(positive: the map beats a random order)"
+    return ImageMap(image, result, tokens, xm.with_colorbar(overlay, title=f"{method} relevance"))
+
+
+def image_note(shown: ImageMap) -> str:
+    """What the overlay's colours and dimmed bands mean."""
+    full = shown.result.box == (0.0, 0.0, float(shown.image.width), float(shown.image.height))
+    crop = (
+        ""
+        if full
+        else " The greyed-out bands lie outside the centre square CLIP crops the image to: it never sees them."
     )
-    numbers = {
+    return f"Bright = the patches that make the text and the image similar; dark = patches that don't.{crop}"
+
+
+def image_scorer(encoders: Encoders, text: str, shown: ImageMap) -> BatchScore:
+    return xi.image_score(encoders.clip, text, shown.image)
+
+
+def image_numbers(method: str, shown: ImageMap, curves: dict | None) -> dict:
+    return {
         "method": method,
-        "score": result.score,
-        "grid": list(result.grid),
-        "relevance": np.round(result.relevance, 5).tolist(),
-        "tokens": tokens,
+        "score": shown.result.score,
+        "grid": list(shown.result.grid),
+        "relevance": np.round(shown.result.relevance, 5).tolist(),
+        "tokens": shown.tokens,
         "faithfulness": curves,
     }
-    return summary, overlay, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="patches"), numbers
 
 
-def explain_audio_view(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> tuple:
-    """(summary, spectrogram with relevance, token bars, faithfulness figure, numbers) for one text and clip."""
-    wave = read_audio(Path(path).read_bytes(), source=Path(path).name, max_seconds=limits.max_audio_seconds)
+# ---------------------------------------------------------------------------- sounds
+
+
+def audio_map(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> AudioMap:
+    data, name = _read(path, limits)
+    wave = read_audio(data, source=name, max_seconds=limits.max_audio_seconds)
     clap = encoders.clap
     x = xa.explain(clap, text, wave, method=method)
-    starts, ends, per_window, score = x.starts, x.ends, x.per_window, x.score
-    mel, times, curve_t, curve = x.mel, x.times, x.curve_times, x.curve
-    picture = xa.spectrogram_image(mel, times, curve_t, curve, label=method)
     tokens = xa.text_relevance(clap, text, wave).pairs()
-    scorer = xa.audio_score(clap, text, wave, starts=starts, ends=ends)
-    curves = {
-        m: c.to_json()
-        for m, c in faithfulness(scorer, per_window, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS).items()
-    }
-    summary = (
-        f"**{method}** · cosine {score:.3f} · {wave.seconds:.1f} s · deletion area "
-        f"{curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f} "
-        "(positive: the curve beats a random order)"
-    )
-    numbers = {
+    picture = audio_map_html(wave, x.mel, xa.mel_frequencies(clap), x.curve_times, x.curve, label=method)
+    return AudioMap(wave, x, tokens, picture)
+
+
+def audio_scorer(encoders: Encoders, text: str, shown: AudioMap) -> BatchScore:
+    x = shown.result
+    return xa.audio_score(encoders.clap, text, shown.wave, starts=x.starts, ends=x.ends)
+
+
+def audio_numbers(method: str, shown: AudioMap, curves: dict | None) -> dict:
+    x = shown.result
+    return {
         "method": method,
-        "score": score,
-        "times": np.round(curve_t, 4).tolist(),
-        "relevance": np.round(curve, 5).tolist(),
-        "tokens": tokens,
+        "score": x.score,
+        "times": np.round(x.curve_times, 4).tolist(),
+        "relevance": np.round(x.curve, 5).tolist(),
+        "tokens": shown.tokens,
         "faithfulness": curves,
     }
-    return summary, picture, figures.token_bars(tokens), figures.faithfulness_figure(curves, units="windows"), numbers
+
+
+# ---------------------------------------------------------------------------- both
+
+
+def estimate(score: BatchScore, relevance: np.ndarray) -> tuple[int, float]:
+    """(forward passes, expected seconds) of the faithfulness check of `relevance`, from one pass timed now."""
+    passes = len(masks_needed(relevance, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS))
+    start = time.perf_counter()
+    score.many(np.ones((1, np.asarray(relevance).size), dtype=bool))
+    return passes, passes * (time.perf_counter() - start)
+
+
+def check(score: BatchScore, relevance: np.ndarray) -> dict:
+    """The deletion and insertion curves, as JSON, every distinct mask scored in batches."""
+    curves = faithfulness(score, relevance, n_random=RANDOM_ORDERS, steps=FAITHFULNESS_STEPS)
+    return {m: c.to_json() for m, c in curves.items()}
+
+
+def words_figure(tokens: list[tuple[str, float]], *, character_level: bool) -> object:
+    title = "Which words drive the match (red pushes it up, blue down)"
+    if character_level:
+        title += " · this tokenizer reads characters, so each bar is one character"
+    return figures.token_bars(tokens, title=title)
+
+
+def faithfulness_figure(curves: dict | None, *, units: str) -> object:
+    if curves is None:
+        return figures.empty_figure("Checking how far to trust the map…")
+    return figures.faithfulness_figure(curves, units=units)
+
+
+def faithfulness_words(curves: dict | None, *, units: str) -> str:
+    """The deletion/insertion verdict in one sentence."""
+    if curves is None:
+        return ""
+    deletion, insertion = curves["deletion"]["area"], curves["insertion"]["area"]
+    trusted = deletion > 0 and insertion > 0
+    verdict = (
+        "the map beats a random order both ways, so it deserves trust"
+        if trusted
+        else "the map does not beat a random order both ways: read it with care"
+    )
+    lowers = "lowers" if deletion > 0 else "does not lower"
+    raises = "raises" if insertion > 0 else "does not raise"
+    return (
+        f"Removing the most relevant {units} first {lowers} the score faster than chance (deletion area "
+        f"{deletion:+.3f}); adding them first {raises} it faster (insertion area {insertion:+.3f}): {verdict}."
+    )

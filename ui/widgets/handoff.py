@@ -7,6 +7,7 @@ the original file's format or location.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,11 +47,12 @@ def media_file(item: Item) -> str:
         raise ValueError(f"only images and sounds are explained against a text, not {item.modality} ({item.id})")
     payload = _decoded(item)
     folder = Path(tempfile.mkdtemp(prefix="alignment-explain-"))
+    stem = re.sub(r"[^\w.-]+", "_", Path(item.id).stem)[:60] or item.modality  # named like the item, safely
     if item.modality == "image":
-        path = folder / "image.png"
+        path = folder / f"{stem}.png"
         payload.save(path)  # type: ignore[attr-defined]
     else:
-        path = folder / "audio.wav"
+        path = folder / f"{stem}.wav"
         sf.write(path, payload.samples, payload.sample_rate)  # type: ignore[attr-defined]
     return str(path)
 
