@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.errors import InputError
+from ..inputs.decoder import Decoder
 from ..inputs.files import load_files
-from ..inputs.items import Item, Loaded, PathLike
+from ..inputs.items import Item, Loaded, Upload
 from ..inputs.limits import Limits
-from ..inputs.text import load_texts
+from ..inputs.text import load_text_file, load_texts
 from ..models.cache import EmbeddingCache
 from ..models.embed import EmbedStats, embed_items
 from ..models.encoders import ClapEncoder, ClipEncoder, Encoders
@@ -67,30 +69,48 @@ class Comparison:
 
 
 def load_inputs(
-    texts: Sequence[str], images: Sequence[PathLike], audio: Sequence[PathLike], *, limits: Limits = Limits()
+    texts: Sequence[str],
+    images: Sequence[Upload],
+    audio: Sequence[Upload],
+    *,
+    limits: Limits = Limits(),
+    text_files: Sequence[Upload] = (),
 ) -> tuple[Loaded, Loaded, Loaded]:
-    """Decode and validate everything (CPU work, before any model runs)."""
+    """Decode and validate everything (CPU work, before any model runs); one bad input is one problem.
+
+    Files may be `Named(path, name)` so messages and ids use the upload's name; one `Decoder` spans the request,
+    so its pixel and audio budgets cover all files and repeated content is decoded once."""
+    decoder = Decoder(limits)
+    loaded_texts = load_texts(texts, limits=limits)
+    for upload in text_files:
+        try:
+            loaded_texts.extend(load_text_file(upload, limits=limits))
+        except InputError as exc:
+            loaded_texts.problems.append(str(exc))
     return (
-        load_texts(texts, limits=limits),
-        load_files(images, "image", limits=limits),
-        load_files(audio, "audio", limits=limits),
+        loaded_texts,
+        load_files(images, "image", limits=limits, decoder=decoder),
+        load_files(audio, "audio", limits=limits, decoder=decoder),
     )
 
 
 def compare(
     encoders: Encoders,
     texts: Sequence[str] = (),
-    images: Sequence[PathLike] = (),
-    audio: Sequence[PathLike] = (),
+    images: Sequence[Upload] = (),
+    audio: Sequence[Upload] = (),
     *,
     cache: EmbeddingCache | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
+    text_files: Sequence[Upload] = (),
 ) -> Comparison:
-    """Load, embed (cached), and score texts against images (CLIP) and audio (CLAP)."""
+    """Load, embed (cached), and score texts against images (CLIP) and audio (CLAP).
+
+    Each input that cannot be used is one entry of `problems`; the rest run (see `load_inputs`)."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Decoding inputs")
-    loaded_texts, loaded_images, loaded_audio = load_inputs(texts, images, audio, limits=limits)
+    loaded_texts, loaded_images, loaded_audio = load_inputs(texts, images, audio, limits=limits, text_files=text_files)
     problems = loaded_texts.problems + loaded_images.problems + loaded_audio.problems
     t_items, i_items, a_items = loaded_texts.items, loaded_images.items, loaded_audio.items
     if not (t_items or i_items or a_items):

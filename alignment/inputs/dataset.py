@@ -160,7 +160,7 @@ def load_items(
                 continue
             if len(text) > limits.max_text_chars:
                 out.problems.append(
-                    f"{where}: text is {len(text):,} characters, over the limit of {limits.max_text_chars:,}"
+                    f"{where}: text is {len(text)} characters, over the limit of {limits.max_text_chars}"
                 )
                 continue
             out.items.append(Item(record.id, "text", text, sha256(text.encode()), where, record.pair, record.label))

@@ -51,7 +51,7 @@ from ..core.names import shown, unicode_problem
 from . import archive as archive_io
 from .archive import UnsafePath
 from .audio import AUDIO_SUFFIXES
-from .items import MODALITIES, Modality, count_true_pairs
+from .items import MAX_ID_CHARS, MODALITIES, Modality, count_true_pairs
 from .limits import DEFAULT_DATASET_LIMITS, DatasetLimits
 
 OnError = Literal["skip", "stop"]
@@ -305,6 +305,9 @@ class _Parser:
                 raise row
             records = self._long(line, row) if self.form == "long" else self._wide(line, row)
             for record in records:
+                for what, value in (("id", record.id), ("pair", record.pair)):
+                    if len(value) > MAX_ID_CHARS:
+                        raise _Bad(f"{what} is {len(value):,} characters, over the limit of {MAX_ID_CHARS:,}")
                 first = self.first_line.get((record.modality, record.id))
                 if first is not None:
                     raise _Bad(f"duplicate {record.modality} id '{record.id}' (first on line {first})")

@@ -137,7 +137,7 @@ def load_texts(texts: Iterable[str], *, limits: Limits = Limits(), sources: Iter
             )
             break
         if len(text) > limits.max_text_chars:
-            out.problems.append(f"{source}: {len(text):,} characters, over the limit of {limits.max_text_chars:,}")
+            out.problems.append(f"{source}: {len(text)} characters, over the limit of {limits.max_text_chars}")
             continue
         short = text if len(text) <= 60 else text[:57] + "..."
         out.items.append(Item(ids(short), "text", text, sha256(text.encode()), source))
