@@ -215,8 +215,8 @@ def run_explain(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     if problem:
         raise InputError("--text", problem)
     max_chars = settings_from(args).limits.max_text_chars
-    if len(args.text) > max_chars:
-        raise InputError("--text", f"{len(args.text)} characters, over the limit of {max_chars}")
+    if len(args.text.strip()) > max_chars:  # counted as the library counts: stripped
+        raise InputError("--text", f"{len(args.text.strip())} characters, over the limit of {max_chars}")
     out.mkdir(parents=True, exist_ok=True)
     summary = (_explain_image if args.image else _explain_audio)(args, out, log)
     print(summary)

@@ -10,6 +10,7 @@ float images are scaled to 0..255 by their type's range (0..65535 -> 0..255), ne
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -59,8 +60,9 @@ def open_image(data: bytes, *, source: str, limits: Limits = Limits()) -> Opened
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit, checked below, decides
             image = Image.open(io.BytesIO(data))  # lazy: reads the header only
     except Image.DecompressionBombError as exc:  # Pillow's hard limit (2x its MAX_IMAGE_PIXELS) fires inside open()
-        limit = min(limits.max_image_pixels, 2 * (Image.MAX_IMAGE_PIXELS or limits.max_image_pixels))
-        message = f"refused as a decompression bomb, over the limit of {limit:,} pixels ({exc})"
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"its header claims {int(claimed.group(1)):,} pixels" if claimed else "its header claims too many pixels"
+        message = f"refused as a decompression bomb: {size}, over the limit of {limits.max_image_pixels:,}"
         raise InputError(source, message) from None
     except Image.UnidentifiedImageError:
         raise InputError(source, _UNREADABLE) from None
