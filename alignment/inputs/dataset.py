@@ -14,7 +14,7 @@ from ..core.names import display_name, shown, unicode_problem
 from . import archive as archive_io
 from .decoder import Decoded, Decoder
 from .items import Item, Loaded, Modality, sha256
-from .limits import DEFAULT_DATASET_LIMITS, DatasetLimits, Limits
+from .limits import DEFAULT_DATASET_LIMITS, DatasetLimits, Limits, megabytes
 from .manifest import MANIFEST_SUFFIXES, Dataset, OnError, read_manifest
 
 PathLike = str | os.PathLike
@@ -192,7 +192,7 @@ def _read(path: Path, source: str, limits: Limits) -> bytes:
     try:
         size = path.stat().st_size
         if size > limits.max_file_mb * 1e6:
-            raise InputError(source, f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+            raise InputError(source, f"file is {megabytes(size)}, over the limit of {limits.max_file_mb:g} MB")
         return path.read_bytes()
     except OSError as exc:
         raise InputError(source, f"cannot be read ({exc.strerror or type(exc).__name__})") from None

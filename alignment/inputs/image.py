@@ -102,7 +102,9 @@ def decode_image(opened: OpenedImage, *, source: str) -> Image.Image:
         image.load()
         out = _eight_bit(image)
         alpha = "A" in out.mode or "transparency" in out.info  # alpha, or a transparent colour (P, RGB/L tRNS)
-        out = out.convert("RGBA" if alpha else "RGB")  # before resizing: a palette image only resizes NEAREST
+        mode = "RGBA" if alpha else "RGB"
+        if out.mode != mode:  # before resizing: a palette image only resizes NEAREST (no copy when already right)
+            out = out.convert(mode)
         if out.size != opened.target:
             out = out.resize(opened.target, Image.Resampling.LANCZOS, reducing_gap=3.0)
         if orientation in _TRANSPOSE:

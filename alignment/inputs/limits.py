@@ -66,11 +66,17 @@ def over_budget(name: str, *, what: str, spent: float, cost: float, budget: floa
     )
 
 
+def megabytes(size: int) -> str:
+    """A byte count for a message: '0.122 MB', '51.2 MB', '1,234.5 MB' (enough digits to differ from a limit)."""
+    mb = size / 1e6
+    return f"{mb:,.1f} MB" if mb >= 10 else f"{mb:.3g} MB"
+
+
 def check_file_size(path: Path, limits: Limits, *, name: str | None = None) -> Path:
     """`path` itself when it is within `limits.max_file_mb`; InputError naming the file and the limit otherwise."""
     size = path.stat().st_size
     if size > limits.max_file_mb * 1e6:
         raise InputError(
-            name or display_name(path), f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB"
+            name or display_name(path), f"file is {megabytes(size)}, over the limit of {limits.max_file_mb:g} MB"
         )
     return path

@@ -71,3 +71,26 @@ def test_case_through_the_cli(case: Case, tmp_path: Path, capsys: pytest.Capture
         assert any(re.search(case.reason, line) and line.startswith(case.upload) for line in skipped), lines
     else:
         assert skipped == [], lines
+
+
+def test_explain_applies_the_file_size_limit_and_the_explanation_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    import soundfile as sf
+
+    import alignment.cli.explain as explain_command
+    from alignment.inputs.limits import Limits
+
+    clip = tmp_path / "talk.wav"
+    sf.write(clip, np.zeros(61_000, np.int16), 1_000, subtype="PCM_16")  # 61 s at 1 kHz: 122 kB
+    out = str(tmp_path / "out")
+    assert cli.main(["explain", "--text", "a dog", "--audio", str(clip), "--out", out, *TINY, "-q"]) == 1
+    assert "an explanation may cover at most 60 s (max_explain_seconds)" in capsys.readouterr().err
+    real = explain_command.settings_from
+    monkeypatch.setattr(
+        explain_command, "settings_from", lambda args: dataclasses.replace(real(args), limits=Limits(max_file_mb=0.1))
+    )
+    assert cli.main(["explain", "--text", "a dog", "--audio", str(clip), "--out", out, *TINY, "-q"]) == 1
+    assert "talk.wav: file is 0.122 MB, over the limit of 0.1 MB" in capsys.readouterr().err
