@@ -20,6 +20,7 @@ import torch
 import torchaudio.functional as AF
 
 from ..core.errors import InputError
+from .resample import StreamResampler
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 AUDIO_FORMATS = ("WAV", "WAVEX", "RF64", "W64", "FLAC", "OGG", "MP3")  # libsndfile reads more; strangers get these
@@ -78,19 +79,28 @@ def probe_audio(data: bytes, *, source: str, max_seconds: float, max_rate: int =
 
 
 def decode_audio(data: bytes, header: AudioHeader, *, source: str, decode_rate: int | None = None) -> Waveform:
-    """Decode block by block, mixing to mono as it goes (memory: one mono copy), then resample down to
-    `decode_rate` when the file's rate is above it. Never reads more frames than the header promised."""
+    """Decode block by block, mixing to mono and (above `decode_rate`) resampling down as it goes, so memory holds
+    one mono copy at the output rate, never the file's channels at its own rate. Never reads much more than the
+    header promised (MP3 lengths are estimates: a little slack)."""
+    most = header.frames + max(header.sample_rate, header.frames // 20)
+    resampler = (
+        StreamResampler(header.sample_rate, decode_rate)
+        if decode_rate is not None and header.sample_rate > decode_rate
+        else None
+    )
     parts: list[np.ndarray] = []
     count = 0
-    most = header.frames + max(header.sample_rate, header.frames // 20)  # slack: MP3 lengths are estimates
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             for block in f.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):  # (B, C)
-                mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0].copy()
+                mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0].copy()  # (B,)
                 count += len(mono)
                 if count > most:
                     raise InputError(source, f"audio holds more samples than its header says ({header.frames:,})")
-                parts.append(mono)
+                _check_samples(mono, source)
+                parts.extend(resampler.feed(mono) if resampler else [mono])
+            if resampler:
+                parts.extend(resampler.finish())
     except InputError:
         raise
     except MemoryError:
@@ -101,15 +111,15 @@ def decode_audio(data: bytes, header: AudioHeader, *, source: str, decode_rate: 
     if count == 0:
         raise InputError(source, "audio file holds no samples (truncated?)")
     samples = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return Waveform(samples, decode_rate if resampler else header.sample_rate)  # type: ignore[arg-type]
+
+
+def _check_samples(samples: np.ndarray, source: str) -> None:
     if not np.isfinite(samples).all():
         raise InputError(source, "audio contains NaN or infinite samples")
-    peak = float(np.abs(samples).max())
+    peak = float(np.abs(samples).max()) if len(samples) else 0.0
     if peak > MAX_PEAK:
         raise InputError(source, f"samples reach {peak:.3g}; float audio must lie in [-1, 1] (or near it)")
-    wave = Waveform(samples, header.sample_rate)
-    if decode_rate is not None and header.sample_rate > decode_rate:
-        wave = resample(wave, decode_rate)
-    return wave
 
 
 def read_audio(
