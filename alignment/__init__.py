@@ -37,6 +37,8 @@ _EXPORTS = {  # name -> the module (under alignment) that defines it
     "load_encoder": "models.factory",
     "load_encoders": "models.factory",
     "InputError": "core.errors",
+    "BudgetError": "core.errors",
+    "EmbeddingLimits": "inputs.limits",
     "ModelUnavailableError": "core.errors",
     "Embedded": "inputs.embeddings",
     "from_arrays": "inputs.embeddings",
