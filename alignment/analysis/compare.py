@@ -7,10 +7,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..core.errors import InputError
+from ..inputs.decoder import Decoder
 from ..inputs.files import load_files
-from ..inputs.items import Item, Loaded, PathLike
+from ..inputs.items import Item, Loaded, Upload
 from ..inputs.limits import Limits
-from ..inputs.text import load_texts
+from ..inputs.text import load_text_file, load_texts
 from ..models.cache import EmbeddingCache, EmbedStats
 from ..models.embed import embed_items
 from ..models.encoders import ClapEncoder, ClipEncoder, Encoders
@@ -22,15 +24,20 @@ Progress = Callable[[float, str], None]
 
 def load_inputs(
     texts: Sequence[str],
-    images: Sequence[PathLike],
-    audio: Sequence[PathLike],
+    images: Sequence[Upload],
+    audio: Sequence[Upload],
     *,
     limits: Limits = Limits(),
+    text_files: Sequence[Upload] = (),
     encoders: Encoders | None = None,
     cache: EmbeddingCache | None = None,
 ) -> tuple[Loaded, Loaded, Loaded]:
-    """Read, hash and validate everything (CPU work, before any model runs). With `encoders` and `cache`, a file
-    whose embedding is already cached is not decoded (its header is still checked against the limits)."""
+    """Read, hash and validate everything (CPU work, before any model runs); one bad input is one problem.
+
+    Files may be `Named(path, name)` so messages and ids use the upload's name; one `Decoder` spans the request,
+    so its pixel and audio budgets cover all files and repeated content is decoded once. With `encoders` and
+    `cache`, a file whose embedding is already cached is not decoded at all: its header is still checked against
+    the limits, and it costs no budget (there is no work to bound)."""
 
     def missing(encoder: ClipEncoder | ClapEncoder, modality: str) -> Callable[[str], bool] | None:
         if encoders is None or cache is None:
@@ -38,28 +45,40 @@ def load_inputs(
         fingerprint = encoder.fingerprint(modality)
         return lambda digest: not cache.has(fingerprint, digest)
 
+    decoder = Decoder(limits)
+    loaded_texts = load_texts(texts, limits=limits)
+    for upload in text_files:
+        try:
+            loaded_texts.extend(load_text_file(upload, limits=limits))
+        except InputError as exc:
+            loaded_texts.problems.append(str(exc))
+    image_decode = missing(encoders.clip, "image") if encoders else None
+    audio_decode = missing(encoders.clap, "audio") if encoders else None
     return (
-        load_texts(texts, limits=limits),
-        load_files(images, "image", limits=limits, decode=missing(encoders.clip, "image") if encoders else None),
-        load_files(audio, "audio", limits=limits, decode=missing(encoders.clap, "audio") if encoders else None),
+        loaded_texts,
+        load_files(images, "image", limits=limits, decoder=decoder, decode=image_decode),
+        load_files(audio, "audio", limits=limits, decoder=decoder, decode=audio_decode),
     )
 
 
 def compare(
     encoders: Encoders,
     texts: Sequence[str] = (),
-    images: Sequence[PathLike] = (),
-    audio: Sequence[PathLike] = (),
+    images: Sequence[Upload] = (),
+    audio: Sequence[Upload] = (),
     *,
     cache: EmbeddingCache | None = None,
     limits: Limits = Limits(),
     progress: Progress | None = None,
+    text_files: Sequence[Upload] = (),
 ) -> Comparison:
-    """Load, embed (cached), and score texts against images (CLIP) and audio (CLAP)."""
+    """Load, embed (cached), and score texts against images (CLIP) and audio (CLAP).
+
+    Each input that cannot be used is one entry of `problems`; the rest run (see `load_inputs`)."""
     report = progress or (lambda fraction, message: None)
     report(0.0, "Reading inputs")
     loaded_texts, loaded_images, loaded_audio = load_inputs(
-        texts, images, audio, limits=limits, encoders=encoders, cache=cache
+        texts, images, audio, limits=limits, text_files=text_files, encoders=encoders, cache=cache
     )
     problems = loaded_texts.problems + loaded_images.problems + loaded_audio.problems
     t_items, i_items, a_items = loaded_texts.items, loaded_images.items, loaded_audio.items

@@ -8,9 +8,8 @@ go to stderr, a one-line summary per direction to stdout.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..analysis.evaluate import ErrorRow, Evaluation, evaluate
 from ..analysis.prompts import TEMPLATES
 from ..core.errors import InputError
 from ..core.files import atomic_write_text, write_json
+from ..core.hygiene import csv_text
 from ..models.settings import Settings, add_arguments, settings_from
 from ..models.sources import Source, is_embeddings, read_dataset, read_embeddings
 from .common import Log, load_models
@@ -45,13 +45,10 @@ def metrics_json(evaluation: Evaluation, source: Source) -> dict:
 
 
 def write_errors_csv(path: Path, errors: Sequence[ErrorRow]) -> None:
-    """One row per error, in `Evaluation.errors` order; floats as Python writes them (round-trip exact)."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(ERROR_COLUMNS)
-    for e in errors:
-        writer.writerow([getattr(e, column) for column in ERROR_COLUMNS])
-    atomic_write_text(path, out.getvalue())
+    """One row per error, in `Evaluation.errors` order; floats as Python writes them (round-trip exact); ids that
+    a spreadsheet would run as formulas (= + - @ tab CR) get a leading quote (`core.hygiene.csv_cell`)."""
+    rows = ([getattr(e, column) for column in ERROR_COLUMNS] for e in errors)
+    atomic_write_text(path, csv_text(ERROR_COLUMNS, rows))
 
 
 def summary(evaluation: Evaluation) -> str:
@@ -70,16 +67,19 @@ def summary(evaluation: Evaluation) -> str:
 # ---------------------------------------------------------------------------- commands
 
 
-def _read_dataset(path: Path, settings: Settings, *, on_error: str, use_cache: bool, log: Log) -> Source:
+def _read_dataset(path: Path, settings: Settings, *, on_error: str, use_cache: bool, budgets: bool, log: Log) -> Source:
     """`sources.read_dataset` with the CLI's model loading, cache and logging; skipped inputs are listed."""
     from ..models.cache import EmbeddingCache
     from ..models.settings import default_cache_dir
 
+    limits = settings.limits
+    if not budgets:  # a trusted batch run: per-file limits stay, the request-wide totals for a shared server go
+        limits = replace(limits, max_total_pixels=2**62, max_total_audio_seconds=float("inf"))
     cache = EmbeddingCache(Path(settings.cache_dir or default_cache_dir()) / "embeddings") if use_cache else None
     source = read_dataset(
         path,
         lambda present: load_models(settings, present, log),
-        limits=settings.limits,
+        limits=limits,
         on_error=on_error,
         cache=cache,
         progress=log.progress,
@@ -118,9 +118,20 @@ def run_evaluate(args: argparse.Namespace, log: Log) -> int:
     if is_embeddings(source_path):
         log(f"Reading precomputed embeddings {source_path.name} (no model is loaded)")
         source = read_embeddings(source_path)
+        skipped = [p for space in source.spaces.values() for p in space.problems]  # bad rows, each named
+        if skipped and args.on_error == "stop":
+            raise InputError(source_path.name, f"a row cannot be used ({skipped[0]})")
+        source.problems.extend(p for p in skipped if p not in source.problems)
+        for problem in skipped:
+            log.skipped(problem)
     else:
         source = _read_dataset(
-            source_path, settings_from(args), on_error=args.on_error, use_cache=not args.no_cache, log=log
+            source_path,
+            settings_from(args),
+            on_error=args.on_error,
+            use_cache=not args.no_cache,
+            budgets=not args.no_budgets,
+            log=log,
         )
     evaluation = evaluate(source.spaces, embed_text=source.embed_text, templates=templates, progress=log.progress)
     for note in evaluation.notes:
@@ -178,6 +189,12 @@ def add_subcommand(subparsers: Any) -> None:
         help=f"zero-shot prompt templates for audio labels (default: {TEMPLATES['audio']})",
     )
     ev.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    ev.add_argument(
+        "--no-budgets",
+        action="store_true",
+        help="lift the request-wide budgets meant for a shared server (total decoded pixels and audio seconds); "
+        "the per-file limits still apply",
+    )
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress lines (skipped inputs are still listed)")
     ev.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     ev.set_defaults(run=run_evaluate)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.files import write_json
+from ..core.names import unicode_problem
 from ..models.settings import add_arguments, settings_from
 
 IMAGE_METHODS = ("maskclip", "rollout")
@@ -113,16 +114,25 @@ def _load(role: str, args: argparse.Namespace, log: Callable[[str], None]) -> An
     return load_encoder(role, model_id, device=device, batch_size=settings.batch_size, tiny_root=root / "models")  # type: ignore[arg-type]
 
 
+def _media(path: Path, modality: str, args: argparse.Namespace) -> Any:
+    """The file through the library's validators (size, format, header limits, decode-time downscaling; audio held
+    to the explanation budget), before any model is loaded."""
+    from ..inputs.files import load_file
+    from ..inputs.items import Named
+
+    limits = settings_from(args).limits
+    return load_file(Named(path, str(path)), modality, limits=limits, purpose="explain").payload  # type: ignore[arg-type]
+
+
 def _explain_image(args: argparse.Namespace, out: Path, log: Callable[[str], None]) -> str:
     from ..explain import image as xi
     from ..explain import maps
-    from ..inputs.image import read_image
 
     path = Path(args.image)
     method = args.method or "maskclip"
     if method not in IMAGE_METHODS:
         raise ValueError(f"--method {method} is for audio; an image takes {' or '.join(IMAGE_METHODS)}")
-    image = read_image(path.read_bytes(), source=str(path), limits=settings_from(args).limits)  # EXIF, RGB, limits
+    image = _media(path, "image", args)  # EXIF, RGB, limits, at most max_image_side px
     encoder = _load("clip", args, log)
     log(f"Explaining with {method}")
     result = xi.explain(encoder, args.text, image, method=method)  # type: ignore[arg-type]  # checked above
@@ -150,14 +160,12 @@ def _explain_image(args: argparse.Namespace, out: Path, log: Callable[[str], Non
 
 def _explain_audio(args: argparse.Namespace, out: Path, log: Callable[[str], None]) -> str:
     from ..explain import audio as xa
-    from ..inputs.audio import read_audio
 
     path = Path(args.audio)
     method = args.method or "windows"
     if method not in AUDIO_METHODS:
         raise ValueError(f"--method {method} is for images; audio takes {' or '.join(AUDIO_METHODS)}")
-    limits = settings_from(args).limits
-    wave = read_audio(path.read_bytes(), source=str(path), max_seconds=limits.max_audio_seconds)
+    wave = _media(path, "audio", args)  # mono, at most decode_rate, at most max_explain_seconds
     encoder = _load("clap", args, log)
     log(f"Explaining with {method}")
     x = xa.explain(encoder, args.text, wave, method=method, window_seconds=args.window, hop_seconds=args.hop)
@@ -203,6 +211,12 @@ def run_explain(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         raise ValueError(f"--window and --hop must be positive (got {args.window} and {args.hop})")
     if not args.text.strip():
         raise ValueError("--text is empty")
+    problem = unicode_problem(args.text)  # bytes that are not UTF-8 in argv arrive as lone surrogates
+    if problem:
+        raise InputError("--text", problem)
+    max_chars = settings_from(args).limits.max_text_chars
+    if len(args.text.strip()) > max_chars:  # counted as the library counts: stripped
+        raise InputError("--text", f"{len(args.text.strip())} characters, over the limit of {max_chars}")
     out.mkdir(parents=True, exist_ok=True)
     summary = (_explain_image if args.image else _explain_audio)(args, out, log)
     print(summary)

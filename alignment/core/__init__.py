@@ -1,1 +1,1 @@
-"""Foundations every stage shares: the library's exceptions, atomic file writes and strict JSON."""
+"""Foundations every stage shares: exceptions, atomic files, strict JSON, safe names, output hygiene, settings."""

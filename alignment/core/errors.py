@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from .names import shown
+
+MAX_SOURCE_CHARS = 300
+MAX_PROBLEM_CHARS = 2_000
+
 
 class InputError(ValueError):
-    """One input (a file, a text, an upload) is unusable; the message names it and the problem."""
+    """One input (a file, a text, an upload) is unusable; the message names it and the problem.
+
+    Both parts are made printable (`names.shown`): a stranger's name can hold surrogates, which cannot be
+    printed or encoded, or escape sequences and line breaks that would forge another message line."""
 
     def __init__(self, source: str, problem: str) -> None:
+        source = shown(source, limit=MAX_SOURCE_CHARS)
+        problem = shown(problem, limit=MAX_PROBLEM_CHARS)
         super().__init__(f"{source}: {problem}")
         self.source = source
         self.problem = problem
+
+
+class BudgetError(InputError):
+    """A request-wide budget (total pixels, audio seconds...) refused this input: alone it would have been fine."""
 
 
 class ModelUnavailableError(OSError):

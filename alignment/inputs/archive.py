@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..core.errors import InputError
+from ..core.names import display_name
 
 PathLike = str | os.PathLike
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _IGNORED_IN_ZIP = ("__MACOSX/",)  # macOS resource forks: never extracted, never a manifest
+_EOCD_SIZE = 22  # end-of-central-directory record without its comment
 
 
 class UnsafePath(ValueError):
@@ -72,14 +75,28 @@ def resolve_inside(root: Path, raw: str, *, subfolders: tuple[str, ...] = ()) ->
     raise UnsafePath(f"does not exist{also}")
 
 
-def extract_zip(archive: PathLike, dest: PathLike, *, limits: ArchiveLimits) -> Path:
-    """Unpack into `dest`, refusing unsafe names, links, too many entries, too many bytes and high ratios."""
+def extract_zip(archive: PathLike, dest: PathLike, *, limits: ArchiveLimits, name: str | None = None) -> Path:
+    """Unpack into `dest`, refusing unsafe names, links, too many entries, too many bytes and high ratios.
+
+    Messages call the archive `name` (default: its file name); the folder it is unpacked into never shows."""
     archive, dest = Path(archive), Path(dest)
-    name = archive.name
+    name = name or display_name(archive)
+    max_bytes = limits.max_unzipped_mb * 1e6
+    try:
+        size = archive.stat().st_size
+        if size > max_bytes:
+            budget = limits.max_unzipped_mb
+            raise InputError(name, f"is {size / 1e6:.1f} MB, over the budget of {budget:g} MB per archive")
+        entries = declared_entries(archive)
+    except OSError as exc:
+        raise InputError(name, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if entries is not None and entries > limits.max_zip_entries:  # before zipfile builds one object per entry
+        raise InputError(name, f"holds {entries:,} entries, over the limit of {limits.max_zip_entries:,}")
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(name, f"not a readable zip file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise InputError(name, f"not a readable zip file ({reason})") from None
     with zf:
         infos = [info for info in zf.infolist() if not info.filename.startswith(_IGNORED_IN_ZIP)]
         if len(infos) > limits.max_zip_entries:
@@ -95,10 +112,11 @@ def extract_zip(archive: PathLike, dest: PathLike, *, limits: ArchiveLimits) -> 
             _check_ratio(name, info.filename, info.file_size, info.compress_size, limits)
             declared += info.file_size
             compressed += info.compress_size
-        max_bytes = limits.max_unzipped_mb * 1e6
         if declared > max_bytes:
             raise InputError(
-                name, f"unpacks to {declared / 1e6:.1f} MB, over the limit of {limits.max_unzipped_mb:g} MB"
+                name,
+                f"unpacks to {declared / 1e6:.1f} MB, over the budget of {limits.max_unzipped_mb:g} MB "
+                "decoded per archive (max_unzipped_mb)",
             )
         _check_ratio(name, "the whole archive", declared, compressed, limits)
         # 2. extract, counting real bytes: declared sizes can lie
@@ -125,16 +143,46 @@ def extract_zip(archive: PathLike, dest: PathLike, *, limits: ArchiveLimits) -> 
                                 f"entry '{info.filename}' holds more bytes than its header says ({info.file_size:,})",
                             )
                         if written > max_bytes:
-                            raise InputError(name, f"unpacks to over the limit of {limits.max_unzipped_mb:g} MB")
+                            raise InputError(
+                                name,
+                                f"unpacks to over the budget of {limits.max_unzipped_mb:g} MB decoded per archive "
+                                "(max_unzipped_mb; its entries' headers understate their sizes)",
+                            )
                         _check_ratio(name, info.filename, count, info.compress_size, limits)
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
                 raise InputError(name, f"entry '{info.filename}' could not be extracted ({exc})") from None
-            except OSError as exc:  # e.g. a file and a folder of the same name
+            except OSError as exc:  # e.g. a file and a folder of the same name; never name the temp folder
                 raise InputError(
-                    name, f"entry '{info.filename}' could not be written ({exc.strerror or exc})"
+                    name, f"entry '{info.filename}' could not be written ({exc.strerror or type(exc).__name__})"
                 ) from None
     return dest
+
+
+def declared_entries(path: Path) -> int | None:
+    """The entry count the end-of-central-directory record declares (zip64 too), read from the file's tail
+    before the central directory is parsed; None when no record is found (zipfile then reports the damage)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        tail_start = max(0, size - _EOCD_SIZE - 0xFFFF)  # the record, then a comment of at most 64 KiB
+        f.seek(tail_start)
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < _EOCD_SIZE:
+            return None
+        total = struct.unpack("<H", tail[at + 10 : at + 12])[0]
+        locator = at - 20
+        if total == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":  # zip64
+            offset = struct.unpack("<Q", tail[locator + 8 : locator + 16])[0]
+            if offset > size - 56:
+                return None
+            f.seek(offset)
+            record = f.read(56)
+            if record[:4] != b"PK\x06\x06":
+                return None
+            total = struct.unpack("<Q", record[32:40])[0]
+        return int(total)
 
 
 def _entry_parts(name: str, info: zipfile.ZipInfo) -> tuple[str, ...]:

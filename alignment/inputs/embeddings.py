@@ -10,11 +10,14 @@ File layouts (row i of every column describes item i; all modalities live in one
   the string columns live in the header metadata (a string -> string map), each a JSON list:
   `ids`, `modality`, `pair`, optional `label` (strings or null), and `format` = "alignment.embeddings/1".
 
-Validation (messages name the file, the array and the first bad row, rows counted from 0 like array
-indices): required arrays present, equal lengths, 2-D float embeddings, every value finite, no zero
-row, modality values valid, ids and pairs non-empty, ids unique within a modality (as in
-`alignment.inputs.dataset`), and by default at least one pair key shared by two modalities. Rows are then
-scaled to unit length in float32.
+Validation (messages name the file, the array and the row, rows counted from 0 like array indices). The
+file is refused as a whole when its layout is wrong: required arrays missing, unequal lengths, embeddings
+not 2-D float, over `EmbeddingLimits` (rows, width, rows x width, bytes: read from the .npy / safetensors
+headers before any data), no usable row, or (by default) no pair key shared by two modalities. A bad row
+is skipped with one message each (`on_error="skip"`, the default for files) or refuses the file ("stop"):
+an empty, over-long or non-Unicode id, pair or label, an unknown modality, an id repeated within a
+modality (as in `alignment.inputs.dataset`), a NaN / infinite value, an all-zero row. Rows are then scaled
+to unit length in float32.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 from numpy.lib import format as npy_format
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from ..core.errors import InputError
-from .items import MODALITIES, Modality, count_true_pairs
+from ..core.names import display_name, shown, unicode_problem
+from .items import MAX_ID_CHARS, MODALITIES, Modality, count_true_pairs
+from .limits import DEFAULT_EMBEDDING_LIMITS, EmbeddingLimits
 
 PathLike = str | os.PathLike
 REQUIRED = ("ids", "modality", "pair", "embeddings")
@@ -41,16 +46,8 @@ STRING_COLUMNS = ("ids", "modality", "pair", "label")
 FORMAT = "alignment.embeddings/1"
 
 
-@dataclass(frozen=True)
-class EmbeddingLimits:
-    """How large a precomputed embedding file may be; each limit is named in the message when exceeded."""
-
-    max_rows: int = 1_000_000  # items (N)
-    max_dim: int = 16_384  # embedding width (D)
-    max_file_mb: float = 4_000.0  # bytes on disk, and unpacked bytes of an .npz
-
-
-DEFAULT_LIMITS = EmbeddingLimits()
+DEFAULT_LIMITS = DEFAULT_EMBEDDING_LIMITS
+OnError = Literal["skip", "stop"]
 TextEmbedder = Callable[[list[str]], np.ndarray]  # prompts -> unit (P, D) in one space (zero-shot prompts)
 
 
@@ -64,6 +61,7 @@ class Embedded:
     label: tuple[str | None, ...]  # all None when the file has no labels
     embeddings: np.ndarray  # (N, D) float32, unit rows, read-only
     source: str = "arrays"  # file name, for messages
+    problems: tuple[str, ...] = ()  # rows of the file that were skipped, each named (on_error="skip")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -111,8 +109,13 @@ def from_arrays(
     source: str = "arrays",
     require_pairs: bool = True,
     limits: EmbeddingLimits = DEFAULT_LIMITS,
+    on_error: OnError = "stop",
 ) -> Embedded:
-    """Validate columns (numpy arrays or sequences) and normalise the rows; InputError names the first problem."""
+    """Validate columns (numpy arrays or sequences) and normalise the rows; InputError names the problem.
+
+    A bad row raises (`on_error="stop"`) or is left out with one message in `Embedded.problems` ("skip")."""
+    if on_error not in ("skip", "stop"):
+        raise ValueError(f"on_error must be 'skip' or 'stop', got {on_error!r}")
     vectors = _matrix(embeddings, source, limits)  # (N, D)
     n = vectors.shape[0]
     id_list = _strings("ids", ids, n, source)
@@ -122,42 +125,66 @@ def from_arrays(
     if label is not None:
         labels = [text or None for text in _strings("label", label, n, source, nullable=True)]
 
+    finite = np.isfinite(vectors).all(axis=1)  # (N,)
+    scale = np.abs(vectors).max(axis=1)  # (N,) NaN or inf on the rows `finite` rules out
+    problems: list[str] = []
+    keep: list[int] = []
     first: dict[tuple[str, str], int] = {}
-    for row, (rid, name, key) in enumerate(zip(id_list, modality_list, pair_list, strict=True)):
-        if not rid:
-            raise InputError(source, f"row {row}: empty id")
-        if name not in MODALITIES:
-            raise InputError(
-                source, f"row {row} (id '{rid}'): unknown modality '{name}' (expected text, image or audio)"
-            )
-        if not key:
-            raise InputError(source, f"row {row} (id '{rid}'): empty pair")
-        if (name, rid) in first:
-            raise InputError(source, f"row {row}: duplicate {name} id '{rid}' (first at row {first[(name, rid)]})")
-        first[(name, rid)] = row
+    for row in range(n):
+        problem = _row_problem(row, id_list[row], modality_list[row], pair_list[row], labels[row], first)
+        if problem is None and not finite[row]:
+            problem = f"embeddings row {row} (id '{shown(id_list[row])}') holds NaN or infinite values"
+        if problem is None and scale[row] == 0:
+            problem = f"embeddings row {row} (id '{shown(id_list[row])}') is all zeros: no direction"
+        if problem is not None:
+            if on_error == "stop":
+                raise InputError(source, problem)
+            problems.append(str(InputError(source, f"{problem}; skipped")))
+            continue
+        first[(modality_list[row], id_list[row])] = row
+        keep.append(row)
+    if not keep:
+        raise InputError(source, f"no usable rows ({len(problems)} bad row(s) skipped; first: {problems[0]})")
 
-    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
-    if bad.size:
-        raise InputError(source, f"embeddings row {bad[0]} (id '{id_list[bad[0]]}') holds NaN or infinite values")
-    scale = np.abs(vectors).max(axis=1)  # (N,) dividing by it first keeps the norm from overflowing
-    zero = np.flatnonzero(scale == 0)
-    if zero.size:
-        raise InputError(source, f"embeddings row {zero[0]} (id '{id_list[zero[0]]}') is all zeros: no direction")
-    scaled = vectors / scale[:, None]  # (N, D), entries in [-1, 1]
+    rows = np.asarray(keep, dtype=np.int64)
+    scaled = vectors[rows] / scale[rows, None]  # (N', D), entries in [-1, 1]: the norm cannot overflow
     unit = (scaled / np.linalg.norm(scaled, axis=1, keepdims=True)).astype(np.float32)
-
+    kept_modality = [modality_list[i] for i in keep]
     out = Embedded(
-        tuple(id_list),
-        cast(tuple[Modality, ...], tuple(modality_list)),
-        tuple(pair_list),
-        tuple(labels),
+        tuple(id_list[i] for i in keep),
+        cast(tuple[Modality, ...], tuple(kept_modality)),
+        tuple(pair_list[i] for i in keep),
+        tuple(labels[i] for i in keep),
         _readonly(unit),
         source,
+        tuple(problems),
     )
     if require_pairs and not out.true_pairs():
-        counts = ", ".join(f"{modality_list.count(m)} {m}" for m in MODALITIES if m in modality_list)
-        raise InputError(source, f"no true pairs: no pair key is shared by rows of two modalities ({counts})")
+        counts = ", ".join(f"{kept_modality.count(m)} {m}" for m in MODALITIES if m in kept_modality)
+        skipped = f"; {len(problems)} bad row(s) skipped" if problems else ""
+        raise InputError(source, f"no true pairs: no pair key is shared by rows of two modalities ({counts}){skipped}")
     return out
+
+
+def _row_problem(
+    row: int, rid: str, modality: str, key: str, label: str | None, first: dict[tuple[str, str], int]
+) -> str | None:
+    """Why one row cannot be used (its strings), or None; `first` holds the ids of the rows kept so far."""
+    if not rid:
+        return f"row {row}: empty id"
+    for what, value in (("id", rid), ("pair", key), ("label", label or "")):
+        problem = unicode_problem(value, what=what)
+        if problem:
+            return f"row {row}: {problem}"
+        if len(value) > MAX_ID_CHARS:
+            return f"row {row}: {what} is {len(value):,} characters, over the limit of {MAX_ID_CHARS:,}"
+    if modality not in MODALITIES:
+        return f"row {row} (id '{shown(rid)}'): unknown modality '{shown(modality)}' (expected text, image or audio)"
+    if not key:
+        return f"row {row} (id '{shown(rid)}'): empty pair"
+    if (modality, rid) in first:
+        return f"row {row}: duplicate {modality} id '{shown(rid)}' (first at row {first[(modality, rid)]})"
+    return None
 
 
 def _matrix(values: object, source: str, limits: EmbeddingLimits) -> np.ndarray:
@@ -178,7 +205,17 @@ def _matrix(values: object, source: str, limits: EmbeddingLimits) -> np.ndarray:
         raise InputError(source, f"{n:,} rows, over the limit of {limits.max_rows:,}")
     if d > limits.max_dim:
         raise InputError(source, f"embedding width {d:,}, over the limit of {limits.max_dim:,}")
+    _check_values(source, n, d, limits)
     return array if array.dtype != np.float16 else array.astype(np.float32)
+
+
+def _check_values(source: str, rows: int, dim: int, limits: EmbeddingLimits) -> None:
+    if rows * dim > limits.max_values:
+        raise InputError(
+            source,
+            f"{rows:,} rows x {dim:,} dims = {rows * dim:,} values, over the budget of {limits.max_values:,} "
+            "values per embeddings file (max_values)",
+        )
 
 
 def _strings(name: str, values: object, n: int, source: str, *, nullable: bool = False) -> list[str]:
@@ -222,27 +259,44 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 
 
 def load_embeddings(
-    path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS
+    path: PathLike,
+    *,
+    require_pairs: bool = True,
+    limits: EmbeddingLimits = DEFAULT_LIMITS,
+    name: str | None = None,
+    on_error: OnError = "skip",
 ) -> Embedded:
-    """Load a .npz or .safetensors embedding file (layouts in the module docstring)."""
+    """Load a .npz or .safetensors embedding file (layouts in the module docstring); messages call it `name`
+    (default: the file name). Bad rows are skipped and listed in `Embedded.problems` unless on_error="stop"."""
     suffix = Path(path).suffix.lower()
+    options = dict(require_pairs=require_pairs, limits=limits, name=name, on_error=on_error)
     if suffix == ".npz":
-        return load_npz(path, require_pairs=require_pairs, limits=limits)
+        return load_npz(path, **options)  # type: ignore[arg-type]
     if suffix == ".safetensors":
-        return load_safetensors(path, require_pairs=require_pairs, limits=limits)
-    raise InputError(
-        Path(path).name, f"precomputed embeddings must be .npz or .safetensors, got '{suffix or 'no suffix'}'"
-    )
+        return load_safetensors(path, **options)  # type: ignore[arg-type]
+    got = suffix or "no suffix"
+    raise InputError(name or display_name(path), f"precomputed embeddings must be .npz or .safetensors, got '{got}'")
 
 
-def load_npz(path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS) -> Embedded:
+def load_npz(
+    path: PathLike,
+    *,
+    require_pairs: bool = True,
+    limits: EmbeddingLimits = DEFAULT_LIMITS,
+    name: str | None = None,
+    on_error: OnError = "skip",
+) -> Embedded:
     """Load an .npz without unpickling; array headers are checked before any data is read."""
     path = Path(path)
-    name = path.name
-    _check_file_size(path, limits)
-    if not zipfile.is_zipfile(path):
+    name = name or display_name(path)
+    _check_file_size(path, limits, name)
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as exc:
+        raise InputError(name, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if not is_zip:
         raise InputError(name, "not an .npz file (an .npz is a zip of .npy arrays, as np.savez writes)")
-    present = _check_npz_members(path, limits)
+    present = _check_npz_members(path, name, limits)
     missing = [key for key in REQUIRED if key not in present]
     if missing:
         raise InputError(name, f"missing array(s) {', '.join(missing)} (found: {', '.join(sorted(present)) or 'none'})")
@@ -256,8 +310,8 @@ def load_npz(path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLim
         if "allow_pickle" in str(exc):
             raise InputError(name, "holds an object array (pickled Python objects), refused for safety") from None
         raise InputError(name, f"cannot be read as .npz ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
-        raise InputError(name, f"cannot be read as .npz ({exc or type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001  damaged members: zlib, zipfile, EOF and memory errors alike
+        raise InputError(name, f"cannot be read as .npz ({type(exc).__name__}: {exc})") from None
     return from_arrays(
         arrays["ids"],
         arrays["modality"],
@@ -267,19 +321,21 @@ def load_npz(path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLim
         source=name,
         require_pairs=require_pairs,
         limits=limits,
+        on_error=on_error,
     )
 
 
-def _check_npz_members(path: Path, limits: EmbeddingLimits) -> set[str]:
+def _check_npz_members(path: Path, name: str, limits: EmbeddingLimits) -> set[str]:
     """Array names in the archive; refuses object dtypes and sizes past the limits from the .npy headers alone."""
-    name = path.name
     present: set[str] = set()
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             total = sum(info.file_size for info in infos)
             if total > limits.max_file_mb * 1e6:
-                raise InputError(name, f"unpacks to {total / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+                raise InputError(
+                    name, f"unpacks to {total / 1e6:.1f} MB, over the budget of {limits.max_file_mb:g} MB (max_file_mb)"
+                )
             for info in infos:
                 key = info.filename.removesuffix(".npy")
                 if key not in (*REQUIRED, "label"):
@@ -306,32 +362,48 @@ def _check_npz_members(path: Path, limits: EmbeddingLimits) -> set[str]:
                     raise InputError(
                         name, f"array '{key}' has {shape[0]:,} rows, over the limit of {limits.max_rows:,}"
                     )
+                if key == "embeddings" and len(shape) == 2:
+                    _check_values(name, int(shape[0]), int(shape[1]), limits)
     except InputError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:  # malformed .npy headers, broken zips
-        raise InputError(name, f"cannot be read as .npz ({exc})") from None
+    except Exception as exc:  # noqa: BLE001  malformed .npy headers, broken zips, RecursionError in a header
+        raise InputError(name, f"cannot be read as .npz ({type(exc).__name__}: {exc})") from None
     return present
 
 
 def load_safetensors(
-    path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS
+    path: PathLike,
+    *,
+    require_pairs: bool = True,
+    limits: EmbeddingLimits = DEFAULT_LIMITS,
+    name: str | None = None,
+    on_error: OnError = "skip",
 ) -> Embedded:
     """Load a .safetensors file: tensor `embeddings` plus JSON string columns in the metadata."""
     path = Path(path)
-    name = path.name
-    _check_file_size(path, limits)
+    name = name or display_name(path)
+    _check_file_size(path, limits, name)
     try:
         with safe_open(str(path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
             if "embeddings" not in handle.keys():
-                found = ", ".join(sorted(handle.keys())) or "none"
+                found = ", ".join(sorted(shown(k, limit=60) for k in handle.keys())[:8]) or "none"
                 raise InputError(name, f"missing tensor 'embeddings' (found: {found})")
-            dtype = handle.get_slice("embeddings").get_dtype()
+            header = handle.get_slice("embeddings")
+            dtype, shape = header.get_dtype(), list(header.get_shape())
             if dtype not in ("F16", "F32", "F64"):
                 raise InputError(name, f"tensor 'embeddings' is {dtype}; save it as F32 (or F16 / F64)")
+            if len(shape) == 2:  # from the header, before the data is read
+                if shape[0] > limits.max_rows:
+                    raise InputError(name, f"{shape[0]:,} rows, over the limit of {limits.max_rows:,}")
+                if shape[1] > limits.max_dim:
+                    raise InputError(name, f"embedding width {shape[1]:,}, over the limit of {limits.max_dim:,}")
+                _check_values(name, int(shape[0]), int(shape[1]), limits)
             embeddings = handle.get_tensor("embeddings")
-    except SafetensorError as exc:
-        raise InputError(name, f"not a readable .safetensors file ({exc})") from None
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001  SafetensorError, and OSError / ValueError from odd files
+        raise InputError(name, f"not a readable .safetensors file ({type(exc).__name__}: {exc})") from None
     columns: dict[str, list[str | None]] = {}
     for key in STRING_COLUMNS:
         if key not in metadata:
@@ -342,6 +414,8 @@ def load_safetensors(
             values = json.loads(metadata[key])
         except json.JSONDecodeError as exc:
             raise InputError(name, f"metadata '{key}' is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(name, f"metadata '{key}' is JSON nested too deeply") from None
         if not isinstance(values, list):
             raise InputError(name, f"metadata '{key}' must be a JSON list of strings, got {type(values).__name__}")
         columns[key] = values
@@ -354,16 +428,19 @@ def load_safetensors(
         source=name,
         require_pairs=require_pairs,
         limits=limits,
+        on_error=on_error,
     )
 
 
-def _check_file_size(path: Path, limits: EmbeddingLimits) -> None:
+def _check_file_size(path: Path, limits: EmbeddingLimits, name: str) -> None:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(path.name, f"cannot be read ({exc.strerror or exc})") from None
+        raise InputError(name, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if size == 0:
+        raise InputError(name, "file is empty (0 bytes)")
     if size > limits.max_file_mb * 1e6:
-        raise InputError(path.name, f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
+        raise InputError(name, f"file is {size / 1e6:.1f} MB, over the limit of {limits.max_file_mb:g} MB")
 
 
 # ---------------------------------------------------------------------------- writing

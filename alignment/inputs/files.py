@@ -1,76 +1,79 @@
-"""Uploaded image and audio files into `Item`s: each failure is one message naming the file; the others load."""
+"""Uploaded image and audio files into `Item`s: each failure is one message naming the upload; the others load."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError
-from .audio import Waveform, from_array, probe_audio, read_audio
-from .image import probe_image, read_image
-from .items import Item, Loaded, Modality, PathLike, Payload, UniqueIds, sha256
+from .audio import from_array
+from .decoder import Decoder, MediaModality, Purpose
+from .items import Item, Loaded, Modality, UniqueIds, Upload, sha256, upload_name, upload_path
 from .limits import Limits, check_file_size
 
 
+def _read(upload: Upload, name: str, limits: Limits) -> bytes:
+    """The file's bytes, within `limits.max_file_mb`; InputError naming the upload (never its temp folder)."""
+    path = upload_path(upload)
+    try:
+        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read
+            raise InputError(name, "cannot be read (not a regular file)")
+        return check_file_size(path, limits, name=name).read_bytes()
+    except OSError as exc:
+        raise InputError(name, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+
+
 def load_files(
-    paths: Sequence[PathLike],
+    paths: Sequence[Upload],
     modality: Modality,
     *,
     limits: Limits = Limits(),
+    decoder: Decoder | None = None,
     decode: Callable[[str], bool] | None = None,
 ) -> Loaded:
     """Load image or audio files; each failure becomes a message naming the file, the others still load.
 
-    Every file is read, hashed and checked against the limits. `decode(sha256)` says which files to decode: the
-    others (e.g. every embedding already cached) keep only their header's checks, `payload=None` and their `path`.
-    """
+    A path is shown by its last part; pass `Named(path, name)` to show an upload's own name. Give the request's
+    `decoder` when it also loads other files, so budgets and the decode-once rule span all of them. `decode(sha256)`
+    says which files to decode: the others (e.g. every embedding already cached) get only their header's checks,
+    `payload=None` and their `path`, so previews can decode them later."""
     if modality not in ("image", "audio"):
         raise ValueError(f"load_files takes 'image' or 'audio', got {modality!r}")
+    decoder = decoder or Decoder(limits)
     out = Loaded()
     ids = UniqueIds()
-    seconds = 0.0  # audio accepted so far (Limits.max_total_audio_seconds)
-    for index, raw in enumerate(paths):
-        path = Path(raw)
+    for index, upload in enumerate(paths):
+        name = upload_name(upload)
         if len(out.items) >= limits.max_items:  # refused files don't use up the allowance
             out.problems.append(
-                f"{path.name}: over the limit of {limits.max_items} {modality} files per request; "
+                f"{name}: over the limit of {limits.max_items} {modality} files per request; "
                 f"{len(paths) - index} file(s) were skipped"
             )
             break
         try:
-            data = check_file_size(path, limits).read_bytes()
+            data = _read(upload, name, limits)
             digest = sha256(data)
-            payload: Payload | None = None
+            payload = None
             if decode is None or decode(digest):
-                payload = (
-                    read_image(data, source=path.name, limits=limits)
-                    if modality == "image"
-                    else read_audio(data, source=path.name, max_seconds=limits.max_audio_seconds)
-                )
-            elif modality == "image":
-                probe_image(data, source=path.name, limits=limits)
+                payload = decoder.decode(data, modality, source=name).payload  # type: ignore[arg-type]
             else:
-                duration = probe_audio(data, source=path.name, max_seconds=limits.max_audio_seconds)
+                decoder.check(data, modality, source=name)  # type: ignore[arg-type]
         except InputError as exc:
             out.problems.append(str(exc))
             continue
-        except OSError as exc:
-            out.problems.append(f"{path.name}: cannot be read ({exc.strerror or exc})")
-            continue
-        if modality == "audio":
-            duration = payload.seconds if isinstance(payload, Waveform) else duration
-            if seconds + duration > limits.max_total_audio_seconds:
-                out.problems.append(
-                    f"{path.name}: its {duration:.1f} s would bring this request's audio to "
-                    f"{seconds + duration:.1f} s, over the limit of "
-                    f"{limits.max_total_audio_seconds:g} s in all; skipped"
-                )
-                continue
-            seconds += duration
-        out.items.append(Item(ids(path.name), modality, payload, digest, path.name, path=str(path)))
+        out.items.append(Item(ids(name), modality, payload, digest, name, path=str(upload_path(upload))))
     return out
+
+
+def load_file(
+    upload: Upload, modality: MediaModality, *, limits: Limits = Limits(), purpose: Purpose = "embed"
+) -> Item:
+    """One image or audio file through the same checks as `load_files` (size, format, header limits, budgets,
+    downscaling); `purpose="explain"` holds audio to `limits.max_explain_seconds`. InputError names the upload."""
+    name = upload_name(upload)
+    decoded = Decoder(limits, purpose=purpose).decode(_read(upload, name, limits), modality, source=name)
+    return Item(name, modality, decoded.payload, decoded.sha256, name)
 
 
 def audio_item(samples: np.ndarray, sample_rate: int, *, name: str = "recording", limits: Limits = Limits()) -> Item:

@@ -6,16 +6,40 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from PIL import Image
 
+from ..core.names import display_name, shown
 from .audio import Waveform
 
 Modality = Literal["text", "image", "audio"]
 MODALITIES: tuple[Modality, ...] = ("text", "image", "audio")
 Payload = str | Image.Image | Waveform
 PathLike = str | os.PathLike
+MAX_ID_CHARS = 1_000  # ids and pair keys of datasets and embedding files (shown in tables, stored with tags)
+
+
+@dataclass(frozen=True)
+class Named:
+    """A file and the name to show for it: the upload's own name, never the temp path it was saved under."""
+
+    path: PathLike
+    name: str
+
+
+Upload = PathLike | Named  # what loaders take: a path (shown by its last part) or a path with its display name
+
+
+def upload_path(upload: Upload) -> Path:
+    """The file to read."""
+    return Path(upload.path if isinstance(upload, Named) else upload)
+
+
+def upload_name(upload: Upload) -> str:
+    """The name messages and ids use: the given display name, else the file's last path part (made showable)."""
+    return shown(upload.name) if isinstance(upload, Named) else display_name(upload)
 
 
 @dataclass(frozen=True)

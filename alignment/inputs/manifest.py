@@ -39,6 +39,7 @@ import io
 import json
 import os
 import re
+import reprlib
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -46,10 +47,11 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, cast
 
 from ..core.errors import InputError
+from ..core.names import shown, unicode_problem
 from . import archive as archive_io
 from .archive import UnsafePath
 from .audio import AUDIO_SUFFIXES
-from .items import MODALITIES, Modality, count_true_pairs
+from .items import MAX_ID_CHARS, MODALITIES, Modality, count_true_pairs
 from .limits import DEFAULT_DATASET_LIMITS, DatasetLimits
 
 OnError = Literal["skip", "stop"]
@@ -60,6 +62,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 MEDIA_SUBFOLDERS: Mapping[str, tuple[str, ...]] = {"image": ("images",), "audio": ("audio",)}
 LONG_COLUMNS = ("id", "modality", "content", "pair")
+MAX_JSON_DEPTH = 64  # a manifest row is a flat object (lists of captions at most); Python's parser stops near 1000
 _TEXT_COLUMN = re.compile(r"^(text|captions?)(_?\d+)?$")
 _IMAGE_COLUMN = re.compile(r"^(image|img)(_?\d+|_path|_file|_name)?$")
 _AUDIO_COLUMN = re.compile(r"^(audio|sound)(_?\d+|_path|_file|_name)?$")
@@ -145,7 +148,7 @@ def read_manifest(
     except OSError as exc:
         raise InputError(name, f"cannot be read ({exc.strerror or exc})") from None
     if not base.is_dir():
-        raise InputError(name, f"dataset root '{base}' is not a folder")
+        raise InputError(name, f"dataset root '{shown(base.name)}' is not a folder")
 
     columns, rows = _csv_rows(text, name) if suffix == ".csv" else _jsonl_rows(text, name)
     form = _detect_form(columns, f"{name} line 1" if suffix == ".csv" else name)
@@ -191,8 +194,12 @@ def _csv_rows(text: str, name: str) -> tuple[list[str], Iterator[tuple[int, Row]
             start = previous + 1
             try:
                 cells = next(reader, None)
-            except csv.Error as exc:
-                raise InputError(f"{name} line {start}", f"not valid CSV ({exc})") from None
+            except csv.Error as exc:  # a field over csv's 131,072-character limit, a NUL: this row only
+                if reader.line_num == previous:  # nothing consumed: stop rather than loop
+                    return
+                previous = reader.line_num
+                yield start, _Bad(f"not valid CSV ({exc})")
+                continue
             previous = reader.line_num
             if cells is None:
                 return
@@ -221,8 +228,15 @@ def _jsonl_rows(text: str, name: str) -> tuple[list[str], Iterator[tuple[int, Ro
         except json.JSONDecodeError as exc:
             parsed.append((number, _Bad(f"not valid JSON ({exc.msg} at column {exc.colno})")))
             continue
+        except RecursionError:
+            parsed.append((number, _Bad(f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)")))
+            continue
         if not isinstance(value, dict):
             parsed.append((number, _Bad(f"each line must be a JSON object, got {_json_type(value)}")))
+            continue
+        problem = _unicode_problem(value)
+        if problem:
+            parsed.append((number, _Bad(problem)))
             continue
         row = {_norm(key): item for key, item in value.items()}
         if len(row) != len(value):
@@ -280,9 +294,10 @@ class _Parser:
         self.single = {m for m, n in holders.items() if n == 1}  # record id = row key for these
 
     def bad(self, line: int, problem: str) -> None:
+        error = InputError(f"{self.name} line {line}", problem)  # made printable: cells quoted in it are a stranger's
         if self.on_error == "stop":
-            raise InputError(f"{self.name} line {line}", problem)
-        self.problems.append(f"{self.name} line {line}: {problem}")
+            raise error
+        self.problems.append(str(error))
 
     def row(self, line: int, row: Row) -> None:
         try:
@@ -290,6 +305,9 @@ class _Parser:
                 raise row
             records = self._long(line, row) if self.form == "long" else self._wide(line, row)
             for record in records:
+                for what, value in (("id", record.id), ("pair", record.pair)):
+                    if len(value) > MAX_ID_CHARS:
+                        raise _Bad(f"{what} is {len(value):,} characters, over the limit of {MAX_ID_CHARS:,}")
                 first = self.first_line.get((record.modality, record.id))
                 if first is not None:
                     raise _Bad(f"duplicate {record.modality} id '{record.id}' (first on line {first})")
@@ -350,7 +368,10 @@ class _Parser:
         try:
             return archive_io.resolve_inside(self.root, raw, subfolders=MEDIA_SUBFOLDERS.get(modality, ()))
         except UnsafePath as exc:
-            raise _Bad(f"{modality} '{raw}' {exc}") from None
+            raise _Bad(f"{modality} '{shown(raw)}' {exc}") from None
+        except OSError as exc:  # a name too long for the filesystem, and the like
+            reason = exc.strerror or type(exc).__name__
+            raise _Bad(f"{modality} '{shown(raw)}' cannot be looked up ({reason})") from None
 
 
 def _string(row: Mapping[str, object], key: str, *, required: bool = False) -> str:
@@ -403,9 +424,36 @@ def _json_type(value: object) -> str:
     return {str: "string", list: "list", dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 40, 40, 4, 4
+
+
 def _short(value: object) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A short, safe rendering of a JSON value for a message (deep nesting and long strings cut)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    except (RecursionError, ValueError):
+        text = _REPR.repr(value)
+    return shown(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _unicode_problem(value: object, depth: int = 0) -> str | None:
+    """Why a parsed JSON object cannot be used as Unicode (a lone surrogate in a key or a string), or None."""
+    if depth > MAX_JSON_DEPTH:
+        return f"JSON nested too deeply (over {MAX_JSON_DEPTH} levels)"
+    if isinstance(value, str):
+        return unicode_problem(value, what="a string")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unicode_problem(key, what="a key") or _unicode_problem(item, depth + 1)
+            if problem:
+                return problem
+    if isinstance(value, list):
+        for item in value:
+            problem = _unicode_problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
 
 
 # ---------------------------------------------------------------------------- dataset-level checks

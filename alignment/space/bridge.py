@@ -45,8 +45,18 @@ import torch.nn.functional as F
 from scipy.linalg import orthogonal_procrustes
 from torch import nn
 
+from ..core.errors import InputError
+from ..core.names import display_name, shown
 from ..models.runtime import pick_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import (
+    MAX_DIM,
+    check_shapes,
+    load_checkpoint,
+    meta_int,
+    meta_mapping,
+    meta_number,
+    save_checkpoint,
+)
 from .contrastive import (
     MIN_ROWS,
     History,
@@ -386,31 +396,49 @@ def save_bridge(path: str | os.PathLike, bridge: Bridge) -> Path:
     return save_checkpoint(path, bridge.weights, bridge.to_json(), format=FORMAT, kind="bridge")
 
 
-def load_bridge(path: str | os.PathLike) -> Bridge:
-    """Read a bridge written by `save_bridge`; ValueError says what is missing or of the wrong format."""
+def load_bridge(path: str | os.PathLike, *, name: str | None = None) -> Bridge:
+    """Read a bridge written by `save_bridge`; InputError (a ValueError) names the file and what is wrong: its
+    kind, its method, its metadata, or a tensor whose shape disagrees with the declared dimensions."""
     path = Path(path)
-    weights, data = load_checkpoint(path, format=FORMAT, kind="bridge")
+    name = name or display_name(path)
+    weights, data = load_checkpoint(path, format=FORMAT, kind="bridge", name=name)
     method = data.get("method")
     if method not in METHODS:
-        raise ValueError(f"{path.name}: unknown bridge method {method!r}")
-    needed = (
-        ("mean_src", "skip.weight", "fc1.weight", "fc2.weight") if method == "mlp" else ("mean_src", "W", "mean_tgt")
-    )
-    missing = [name for name in needed if name not in weights]
-    if missing:
-        raise ValueError(f"{path.name}: {method} bridge is missing tensor(s) {missing}")
+        raise InputError(name, f"unknown bridge method {shown(repr(method), limit=60)} (expected {', '.join(METHODS)})")
+    ds = meta_int(data, "source_dim", name=name)
+    dt = meta_int(data, "target_dim", name=name)
+    check_shapes(weights, _expected_shapes(method, ds, dt, weights, name), name=name, kind=f"{method} bridge")
+    try:
+        history = History.from_json(meta_mapping(data, "history", name=name))
+    except (TypeError, ValueError, AttributeError):
+        raise InputError(name, "metadata 'history' is malformed (expected lists of losses)") from None
     return Bridge(
-        method,
-        int(data["source_dim"]),
-        int(data["target_dim"]),
+        method,  # type: ignore[arg-type]  # checked against METHODS above
+        ds,
+        dt,
         _readonly(weights),
-        dict(data.get("heldout", {})),
-        dict(data.get("key", {})),
-        float(data.get("noise_std", 0.0)),
-        History.from_json(data.get("history", {})),
-        dict(data.get("candidates", {})),
-        dict(data.get("info", {})),
+        meta_mapping(data, "heldout", name=name, values=(int, float), what="numbers"),
+        meta_mapping(data, "key", name=name, values=(str,), what="strings"),
+        meta_number(data, "noise_std", name=name),
+        history,
+        meta_mapping(data, "candidates", name=name, values=(dict,), what="objects"),
+        meta_mapping(data, "info", name=name),
     )
+
+
+def _expected_shapes(
+    method: str, ds: int, dt: int, weights: Mapping[str, np.ndarray], name: str
+) -> dict[str, tuple[int, ...]]:
+    """The tensors a bridge of this method and these dimensions holds, with their shapes."""
+    if method != "mlp":
+        return {"mean_src": (ds,), "W": (ds, dt), "mean_tgt": (dt,)}
+    fc1 = weights.get("fc1.weight")
+    if fc1 is None or fc1.ndim != 2 or not 1 <= fc1.shape[0] <= MAX_DIM:
+        raise InputError(name, "mlp bridge has no usable 'fc1.weight' (hidden, source_dim) tensor")
+    hidden = int(fc1.shape[0])
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        module = _MLP(ds, dt, hidden)
+    return {"mean_src": (ds,), **{key: tuple(value.shape) for key, value in module.state_dict().items()}}
 
 
 def _slug(text: str | None) -> str:

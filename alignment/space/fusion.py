@@ -31,7 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..core.errors import InputError
+from ..core.names import display_name, shown
+from .checkpoint import check_shapes, load_checkpoint, meta_int, meta_mapping, meta_strings, save_checkpoint
 from .contrastive import (
     History,
     TrainConfig,
@@ -291,27 +293,39 @@ def save_fusion(path: str | os.PathLike, model: FusionModel) -> Path:
     return save_checkpoint(path, model.weights, model.to_json(), format=FORMAT, kind="fusion model")
 
 
-def load_fusion(path: str | os.PathLike) -> FusionModel:
-    """Read a head written by `save_fusion`; ValueError names a wrong format or missing tensors."""
+MAX_MODALITIES = 64
+
+
+def load_fusion(path: str | os.PathLike, *, name: str | None = None) -> FusionModel:
+    """Read a head written by `save_fusion`; InputError (a ValueError) names the file and what is wrong: its kind,
+    method, metadata (dimension, views, heads, names), or tensors that differ from what that metadata implies."""
     path = Path(path)
-    weights, data = load_checkpoint(path, format=FORMAT, kind="fusion model")
-    if data.get("method") not in METHODS:
-        raise ValueError(f"{path.name}: unknown fusion method {data.get('method')!r}")
-    model = FusionModel(
-        data["method"],
-        int(data["n_modalities"]),
-        int(data["dim"]),
-        int(data["heads"]),
+    name = name or display_name(path)
+    weights, data = load_checkpoint(path, format=FORMAT, kind="fusion model", name=name)
+    method = data.get("method")
+    if method not in METHODS:
+        raise InputError(name, f"unknown fusion method {shown(repr(method), limit=60)} (expected {', '.join(METHODS)})")
+    n_modalities = meta_int(data, "n_modalities", name=name, high=MAX_MODALITIES)
+    dim = meta_int(data, "dim", name=name)
+    heads = meta_int(data, "heads", name=name, high=dim)
+    if method == "attention" and dim % heads:
+        raise InputError(name, f"metadata 'dim' {dim} is not divisible by 'heads' {heads}")
+    names = meta_strings(data, "names", name=name, count=n_modalities)
+    with torch.device("meta"):  # the shapes this metadata implies, without allocating a (dim x dim) layer
+        expected = {key: tuple(v.shape) for key, v in FusionNet(method, n_modalities, dim, heads).state_dict().items()}
+    check_shapes(weights, expected, name=name, kind=f"{method} fusion")
+    try:
+        history = History.from_json(meta_mapping(data, "history", name=name))
+    except (TypeError, ValueError, AttributeError):
+        raise InputError(name, "metadata 'history' is malformed (expected lists of losses)") from None
+    return FusionModel(
+        method,
+        n_modalities,
+        dim,
+        heads,
         readonly_weights(weights),
-        dict(data.get("heldout", {})),
-        History.from_json(data.get("history", {})),
-        tuple(data.get("names", ())),
-        dict(data.get("info", {})),
+        meta_mapping(data, "heldout", name=name, values=(int, float), what="numbers"),
+        history,
+        names,
+        meta_mapping(data, "info", name=name),
     )
-    shape = seeded_init(0, lambda: FusionNet(model.method, model.n_modalities, model.dim, model.heads))
-    expected = set(shape.state_dict())
-    if set(weights) != expected:
-        raise ValueError(
-            f"{path.name}: {model.method} fusion expects tensors {sorted(expected)}, found {sorted(weights)}"
-        )
-    return model

@@ -1,14 +1,13 @@
 """A static, self-contained HTML report of an evaluation: tables plus the figures of `report_figures`.
 
 plotly.js is embedded once (in the first figure); the file opens offline in any browser. Every string that
-comes from the dataset (ids, captions, file names, problems) is HTML-escaped here, and plotly escapes the
-figure JSON itself.
+comes from the dataset (ids, captions, file names, problems) is HTML-escaped here (`core.hygiene.escape_html`),
+and plotly writes the figure JSON with < > / as \\u escapes, so no string can close its <script>.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from ..analysis.evaluate import ErrorRow, Evaluation
+from ..core.hygiene import escape_html
 from .report_figures import evaluation_figures, worst_errors
 
 MAX_ERRORS = 100  # rows in the report's error table (errors.csv has them all)
@@ -36,7 +36,7 @@ ul.notes li { margin: 0.15rem 0; }
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return escape_html(value)
 
 
 def _num(value: object) -> str:

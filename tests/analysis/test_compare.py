@@ -178,13 +178,12 @@ def test_a_warm_compare_decodes_nothing_and_gives_the_same_embeddings(
     encoders: Encoders, example: dict, cache_dir: Path, result: Comparison, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Files whose embeddings are cached are hashed and header-checked, never decoded (issue: warm comparisons)."""
-    import alignment.inputs.files as files
+    from alignment.inputs.decoder import Decoder
 
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached file was decoded")
 
-    monkeypatch.setattr(files, "read_image", no_decoding)
-    monkeypatch.setattr(files, "read_audio", no_decoding)
+    monkeypatch.setattr(Decoder, "decode", no_decoding)
     warm = compare(encoders, example["texts"], example["images"], example["audio"], cache=EmbeddingCache(cache_dir))
     assert all(i.payload is None and Path(i.path).is_file() for i in warm.images + warm.audio)  # type: ignore[arg-type]
     for name in ("clip_image", "clap_audio", "clip_text", "clap_text"):

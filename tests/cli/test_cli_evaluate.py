@@ -317,8 +317,17 @@ def test_nan_embeddings(tmp_path: Path, capsys: pytest.CaptureFixture[str], no_m
     vectors[5, 2] = np.nan
     path = tmp_path / "nan.npz"
     np.savez(path, ids=np.array(ids), modality=np.array(modality), pair=np.array(pair), embeddings=vectors)
+    code, out, err = run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert code == 0  # the bad row is skipped and named; the other 23 rows are evaluated
+    assert err.strip() == "skipped: nan.npz: embeddings row 5 (id 'cap5') holds NaN or infinite values; skipped"
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["problems"] == [err.strip().removeprefix("skipped: ")]
+    assert metrics["dataset"]["items"] == {"text": 11, "image": 12}
     assert_one_error_line(
-        *run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet"), "nan.npz", "row 5", "NaN"
+        *run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--quiet", "--on-error", "stop"),
+        "nan.npz",
+        "row 5",
+        "NaN",
     )
 
 

@@ -497,8 +497,12 @@ def test_zip_total_size_and_entry_count_limits(tmp_path: Path) -> None:
     archive = make_zip(
         tmp_path / "up.zip", good_entries() | {"big.bin": bytes(300_000)}, compression=zipfile.ZIP_STORED
     )
-    with pytest.raises(InputError, match=r"^up\.zip: unpacks to 0\.3 MB, over the limit of 0\.2 MB$"):
+    with pytest.raises(InputError, match=r"^up\.zip: is 0\.3 MB, over the budget of 0\.2 MB per archive$"):
         extract_zip(archive, tmp_path / "out", limits=DatasetLimits(max_unzipped_mb=0.2))
+    small = make_zip(tmp_path / "small.zip", good_entries() | {"big.bin": bytes(300_000)})  # compresses to ~1 kB
+    budget = r"unpacks to 0\.3 MB, over the budget of 0\.2 MB decoded per archive \(max_unzipped_mb\)$"
+    with pytest.raises(InputError, match=r"^small\.zip: " + budget):
+        extract_zip(small, tmp_path / "out", limits=DatasetLimits(max_unzipped_mb=0.2, max_ratio=1e6))
     with pytest.raises(InputError, match=r"^up\.zip: holds 5 entries, over the limit of 4$"):
         extract_zip(archive, tmp_path / "out", limits=DatasetLimits(max_zip_entries=4))
 

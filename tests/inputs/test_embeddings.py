@@ -49,8 +49,9 @@ def npz(tmp_path: Path, **overrides: object) -> Path:
 
 
 def load_error(path: Path) -> str:
+    """The message of a file refused under on_error="stop" (the first bad row refuses the file)."""
     with pytest.raises(InputError) as info:
-        load_embeddings(path)
+        load_embeddings(path, on_error="stop")
     return str(info.value)
 
 
@@ -161,6 +162,30 @@ def test_object_array_is_refused_without_unpickling(tmp_path: Path) -> None:
 )
 def test_invalid_npz(tmp_path: Path, overrides: dict[str, object], message: str) -> None:
     assert load_error(npz(tmp_path, **overrides)) == message
+
+
+def test_bad_rows_are_skipped_one_message_each_by_default(tmp_path: Path) -> None:
+    bad = vectors(6)
+    bad[1, 0] = np.nan
+    bad[4] = 0
+    path = npz(
+        tmp_path,
+        ids=np.array(["t1", "t2", "i1", "i1", "a1", "t\ud800"]),
+        modality=np.array(["text", "text", "image", "image", "audio", "text"]),
+        pair=np.array(["cat", "dog", "cat", "dog", "dog", "cat"]),
+        label=None,
+        embeddings=bad,
+    )
+    embedded = load_embeddings(path)
+    assert embedded.ids == ("t1", "i1")
+    assert embedded.problems == (
+        "emb.npz: embeddings row 1 (id 't2') holds NaN or infinite values; skipped",
+        "emb.npz: row 3: duplicate image id 'i1' (first at row 2); skipped",
+        "emb.npz: embeddings row 4 (id 'a1') is all zeros: no direction; skipped",
+        "emb.npz: row 5: id holds a lone surrogate U+D800 at character 2: not valid Unicode "
+        "(it cannot be encoded as UTF-8); skipped",
+    )
+    assert np.allclose(np.linalg.norm(embedded.embeddings, axis=1), 1.0)
 
 
 def test_same_id_in_two_modalities_is_allowed() -> None:

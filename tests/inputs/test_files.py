@@ -14,7 +14,7 @@ from PIL import Image
 from alignment.core.errors import InputError
 from alignment.inputs.audio import Waveform
 from alignment.inputs.files import audio_item, load_files
-from alignment.inputs.image import read_image
+from alignment.inputs.image import read_image, target_size
 from alignment.inputs.limits import Limits
 from alignment.inputs.text import load_texts, read_text_file
 
@@ -46,7 +46,8 @@ def test_real_photos_load_as_rgb(photos: list[Path]) -> None:
     for item, path in zip(loaded.items, photos, strict=True):
         assert item.modality == "image" and item.source == path.name
         assert item.payload.mode == "RGB"
-        assert item.payload.size == Image.open(path).size  # none of these photos is rotated by EXIF
+        # none of these photos is rotated by EXIF; the one wider than 1024 px is downscaled while decoding
+        assert item.payload.size == target_size(*Image.open(path).size, Limits().max_image_side)
         assert item.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         assert np.asarray(item.payload).std() > 10  # real content, not a blank canvas
 
@@ -285,10 +286,12 @@ def test_total_audio_per_request_is_capped(tmp_path) -> None:
     paths = []
     for n in range(3):
         path = tmp_path / f"clip{n}.wav"
-        sf.write(path, np.zeros(16_000 * 4, np.float32), 16_000)  # 4 s each
+        sf.write(path, np.full(16_000 * 4, 0.1 * n, np.float32), 16_000)  # 4 s each, three different contents
         paths.append(path)
-    loaded = load_files(paths, "audio", limits=Limits(max_total_audio_seconds=10))
-    assert [i.id for i in loaded.items] == ["clip0.wav", "clip1.wav"]
+    loaded = load_files([*paths, paths[0]], "audio", limits=Limits(max_total_audio_seconds=10))
+    assert [i.id for i in loaded.items] == ["clip0.wav", "clip1.wav", "clip0.wav (2)"]  # the repeat costs nothing
+    assert loaded.items[2].payload is loaded.items[0].payload  # decoded once, shared
     assert loaded.problems == [
-        "clip2.wav: its 4.0 s would bring this request's audio to 12.0 s, over the limit of 10 s in all; skipped"
+        "clip2.wav: its length (4.0 s) would bring this request to 12.0 s, over the budget of 10.0 s "
+        "(max_total_audio_seconds); 2.0 s were left; skipped"
     ]

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from alignment.inputs.image import read_image
+from alignment.inputs.files import load_file
 from alignment.inputs.limits import Limits
 from alignment.views import figures
 from ui.models import AppModels
@@ -59,7 +58,7 @@ def compute(
     if kind == "image":
         if not image_path:
             raise ValueError("give an image (in 'Text × image' above) to see the vision tower's attention")
-        image = read_image(Path(image_path).read_bytes(), source=Path(image_path).name, limits=limits)
+        image = load_file(image_path, "image", limits=limits, purpose="explain").payload
         box = xi.model_view_box(encoders.clip, image.size)
         return Shown(attention_maps(encoder, image), image, box)
     text = (image_text if role == "clip" else audio_text).strip()

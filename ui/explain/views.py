@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -20,9 +19,9 @@ from alignment.explain import image as xi
 from alignment.explain import maps as xm
 from alignment.explain.faithfulness import BatchScore, masks_needed
 from alignment.explain.faithfulness import evaluate as faithfulness
-from alignment.inputs.audio import Waveform, read_audio
-from alignment.inputs.image import read_image
-from alignment.inputs.limits import Limits, check_file_size
+from alignment.inputs.audio import Waveform
+from alignment.inputs.files import load_file
+from alignment.inputs.limits import Limits
 from alignment.models.encoders import Encoders
 from alignment.views import figures
 from ui.widgets.audio_map import audio_map_html
@@ -53,12 +52,6 @@ class AudioMap:
     picture: str  # the audio map's HTML
 
 
-def _read(path: str, limits: Limits) -> tuple[bytes, str]:
-    """The file's bytes, after the same size check every upload gets; named by its file name, never its folder."""
-    file = Path(path)
-    return check_file_size(file, limits).read_bytes(), file.name
-
-
 def pair_line(text: str, name: str, noun: str) -> str:
     """'“a siren wailing” × siren_sweep.flac (sound)': which pair a result is about, escaped."""
     return f"“{md(text)}” × {md(name)} ({noun})"
@@ -68,8 +61,7 @@ def pair_line(text: str, name: str, noun: str) -> str:
 
 
 def image_map(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> ImageMap:
-    data, name = _read(path, limits)
-    image = read_image(data, source=name, limits=limits)
+    image = load_file(path, "image", limits=limits, purpose="explain").payload  # the upload's checks and budgets
     result = xi.explain(encoders.clip, text, image, method=method)  # type: ignore[arg-type]
     overlay = xm.overlay(image, result.relevance, opacity=opacity, box=result.box, dim_outside=DIMMED)
     tokens = xi.text_relevance(encoders.clip, text, image).pairs()
@@ -106,8 +98,7 @@ def image_numbers(method: str, shown: ImageMap, curves: dict | None) -> dict:
 
 
 def audio_map(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> AudioMap:
-    data, name = _read(path, limits)
-    wave = read_audio(data, source=name, max_seconds=limits.max_audio_seconds)
+    wave = load_file(path, "audio", limits=limits, purpose="explain").payload  # at most max_explain_seconds
     clap = encoders.clap
     x = xa.explain(clap, text, wave, method=method)
     tokens = xa.text_relevance(clap, text, wave).pairs()
