@@ -154,7 +154,7 @@ def is_shards(path: str | os.PathLike[str]) -> bool:
         return True
     if not path.is_dir():
         return False
-    return (path / RUN_FILE).is_file() or any(path.glob("*.parquet"))
+    return (path / RUN_FILE).is_file() or any(path.glob("*.parquet")) or any(path.glob("*/*.parquet"))
 
 
 def space_folders(path: str | os.PathLike[str]) -> dict[str, Path]:
