@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..inputs import shards, stream
-from ..inputs.items import Modality
+from ..inputs.items import MODALITIES, Modality
 from ..inputs.limits import Limits
 from ..inputs.manifest import Dataset, Record
 from .embed_job import EmbedJob, Log, Progress, SpaceResult, done_rows, finish, plan_spaces, prepare_out
@@ -269,8 +269,8 @@ def _run_space(
         return result
     table, _ = shards.read_table(folder, columns=["row", "modality", "error"])
     result.failed = shards.failed_rows(table).num_rows
-    for modality in shards.embedded_rows(table).column("modality").to_pylist():
-        result.embedded[modality] = result.embedded.get(modality, 0) + 1
+    found = shards.embedded_rows(table).column("modality").to_pylist()
+    result.embedded = {m: found.count(m) for m in MODALITIES if m in found}
     return result
 
 

@@ -156,7 +156,7 @@ def done_rows(folder: Path, meta: shards.ShardMeta) -> set[int]:
         if wrong:
             raise InputError(
                 str(path),
-                f"was written with other settings ({'; '.join(wrong)}); choose another --out, "
+                f"was written with other settings (this shard vs this run: {'; '.join(wrong)}); choose another --out, "
                 "or pass --overwrite to start again",
             )
         done.update(pq.read_table(path, columns=["row"]).column("row").to_pylist())

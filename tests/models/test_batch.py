@@ -82,7 +82,7 @@ def test_bad_items_are_reported_per_item_not_dropped(local_out: Path) -> None:
     assert shards.failed_rows(table).num_rows == 2  # kept in the shards, with their reason
     summary = json.loads((local_out / "embed.json").read_text())
     assert summary["state"] == "complete" and summary["problems"] == 3
-    assert summary["spaces"]["clip"]["embedded"] == {"image": 10, "text": 14}
+    assert summary["spaces"]["clip"]["embedded"] == {"text": 14, "image": 10}
     assert summary["spaces"]["clap"]["embedded"] == {"text": 14, "audio": 3}
     assert summary["spaces"]["clip"]["model"]["precision"] == "fp32"
 
