@@ -40,8 +40,8 @@ def _limits(args: argparse.Namespace) -> BulkLimits:
 def run_embed_command(args: argparse.Namespace, log: Log) -> int:
     from transformers.utils import logging as hf_logging
 
-    from ..models.batch import run_embed
     from ..models.embed_job import EmbedJob
+    from ..models.embed_run import run_embed
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -1,4 +1,4 @@
-"""Batch embedding at scale: `run_embed` (the whole `embed` run) and the local engine.
+"""The local engine of `embed`: decode processes feeding this process's model, atomic shards.
 
 Local engine: a pool of decode processes reads, decodes and prepares records (`Preparer`: pixels, mel
 features) a chunk at a time, a bounded number of chunks ahead, while this process runs the model on batches
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,13 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..inputs import shards, stream
-from ..inputs.items import MODALITIES, Modality
+from ..inputs.items import Modality
 from ..inputs.limits import Limits
 from ..inputs.manifest import Dataset, Record
-from .embed_job import EmbedJob, Log, Progress, SpaceResult, done_rows, finish, plan_spaces, prepare_out
-from .encoders import PREPROCESSING_VERSION, ClapEncoder, ClipEncoder
+from .embed_job import EmbedJob, Progress
+from .encoders import ClapEncoder, ClipEncoder
 from .prepare import Payload, Preparer, forward_prepared
-from .settings import default_cache_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -186,101 +184,10 @@ def shard_rows(items: list[Decoded], vectors: dict[int, np.ndarray], meta: shard
     return shards.shard_table(columns, matrix, meta)
 
 
-# ---------------------------------------------------------------------------- the whole run
-
-
-def load_space_encoder(job: EmbedJob, space: str, *, device: str | None = None) -> ClipEncoder | ClapEncoder:
-    """The backbone of one space, as the job's settings ask for it."""
-    from .factory import load_encoder
-    from .runtime import pick_device
-
-    settings = job.settings
-    root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    return load_encoder(
-        space,  # type: ignore[arg-type]  # 'clip' | 'clap' are the roles
-        getattr(settings, space),
-        device=pick_device(device or settings.device),
-        batch_size=settings.batch_size,
-        tiny_root=root / "models",
-        precision=settings.precision,
-    )
-
-
-def space_meta(encoder: ClipEncoder | ClapEncoder, space: str, job: EmbedJob) -> shards.ShardMeta:
-    return shards.ShardMeta(
-        space=space,
-        model_id=encoder.model_id,
-        revision=encoder.revision,
-        preprocessing=PREPROCESSING_VERSION,
-        precision=encoder.precision,
-        dtype="float16" if job.float16 else "float32",
-        dim=encoder.dim,
-    )
-
-
-def run_embed(job: EmbedJob, log: Log) -> tuple[dict, list[dict]]:
-    """Embed a collection into parquet shards (resuming what a previous run completed); returns summary, problems."""
-    started = time.perf_counter()
-    collection = stream.open_collection(job.source, limits=job.limits, on_error=job.on_error, workdir=job.workdir)
-    try:
-        for problem in collection.dataset.problems:
-            log(f"skipped: {problem}")
-        plans = plan_spaces(collection.records, job.spaces)
-        state = prepare_out(job, collection)
-        results = []
-        for plan in plans:
-            results.append(_run_space(job, collection, plan.space, plan.rows, log))
-        return finish(job, collection, state, results, time.perf_counter() - started)
-    finally:
-        collection.cleanup()
-
-
-def _run_space(
-    job: EmbedJob, collection: stream.Collection, space: str, rows: tuple[int, ...], log: Log
-) -> SpaceResult:
-    folder = job.out / space
-    log(f"[{space}] loading {getattr(job.settings, space)}")
-    if job.engine == "ray":
-        from .ray_engine import embed_ray, expected_meta
-
-        encoder = load_space_encoder(job, space, device="cpu")  # the processor and the model's identity
-        meta = expected_meta(encoder, space, job)
-    else:
-        encoder = load_space_encoder(job, space)
-        meta = space_meta(encoder, space, job)
-    done = done_rows(folder, meta)
-    pending = [r for r in rows if r not in done]
-    log(
-        f"[{space}] {len(rows):,} items ({len(done):,} already in complete shards), {job.engine} engine, "
-        f"{meta.precision}, {meta.dtype} vectors, {meta.model_id}"
-    )
-    result = SpaceResult(space, len(rows), len(done), meta=meta.to_json())
-    start = time.perf_counter()
-    if pending:
-        folder.mkdir(parents=True, exist_ok=True)
-        progress = Progress(space, len(pending), log=log)
-        if job.engine == "ray":
-            embed_ray(encoder, collection.dataset, pending, meta, folder, job, log)
-            progress.update(len(pending))
-        else:
-            embed_local(encoder, collection.dataset, pending, meta, folder, job, progress)
-    result.seconds = time.perf_counter() - start
-    if not rows:
-        return result
-    table, _ = shards.read_table(folder, columns=["row", "modality", "error"])
-    result.failed = shards.failed_rows(table).num_rows
-    found = shards.embedded_rows(table).column("modality").to_pylist()
-    result.embedded = {m: found.count(m) for m in MODALITIES if m in found}
-    return result
-
-
 __all__ = [
     "Decoded",
     "decode_records",
     "default_workers",
     "embed_local",
-    "load_space_encoder",
-    "run_embed",
     "shard_rows",
-    "space_meta",
 ]

@@ -22,7 +22,8 @@ from ..core.files import atomic_write_text
 from ..inputs import shards
 from ..inputs.manifest import OnError, Record
 from ..inputs.stream import DEFAULT_BULK_LIMITS, BulkLimits, Collection
-from .settings import Settings
+from .encoders import PREPROCESSING_VERSION, ClapEncoder, ClipEncoder
+from .settings import Settings, default_cache_dir
 
 Engine = Literal["local", "ray"]
 Log = Callable[[str], None]
@@ -237,6 +238,38 @@ def finish(
     return summary, problems
 
 
+# ---------------------------------------------------------------------------- models and their identity
+
+
+def load_space_encoder(job: EmbedJob, space: str, *, device: str | None = None) -> ClipEncoder | ClapEncoder:
+    """The backbone of one space, as the job's settings ask for it."""
+    from .factory import load_encoder
+    from .runtime import pick_device
+
+    settings = job.settings
+    root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    return load_encoder(
+        space,  # type: ignore[arg-type]  # 'clip' | 'clap' are the roles
+        getattr(settings, space),
+        device=pick_device(device or settings.device),
+        batch_size=settings.batch_size,
+        tiny_root=root / "models",
+        precision=settings.precision,
+    )
+
+
+def space_meta(encoder: ClipEncoder | ClapEncoder, space: str, job: EmbedJob) -> shards.ShardMeta:
+    return shards.ShardMeta(
+        space=space,
+        model_id=encoder.model_id,
+        revision=encoder.revision,
+        preprocessing=PREPROCESSING_VERSION,
+        precision=encoder.precision,
+        dtype="float16" if job.float16 else "float32",
+        dim=encoder.dim,
+    )
+
+
 __all__ = [
     "EmbedJob",
     "Engine",
@@ -244,6 +277,8 @@ __all__ = [
     "SpacePlan",
     "SpaceResult",
     "done_rows",
+    "load_space_encoder",
+    "space_meta",
     "finish",
     "plan_spaces",
     "prepare_out",

@@ -23,8 +23,8 @@ import numpy as np
 from ..inputs import shards
 from ..inputs.limits import Limits
 from ..inputs.manifest import Dataset, Record
-from .batch import Decoded, decode_records, default_workers, shard_rows, space_meta
-from .embed_job import EmbedJob, Log
+from .batch import Decoded, decode_records, default_workers, shard_rows
+from .embed_job import EmbedJob, Log, load_space_encoder, space_meta
 from .encoders import ClapEncoder, ClipEncoder
 from .precision import resolve_precision
 from .prepare import Preparer, forward_prepared
@@ -93,8 +93,6 @@ class EmbedActor:
 
     def __init__(self, *, job: EmbedJob, space: str, meta: dict[str, Any]) -> None:
         import ray
-
-        from .batch import load_space_encoder
 
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.encoder = load_space_encoder(job, space, device=device)

@@ -15,13 +15,14 @@ import pytest
 from conftest import ROOT
 from embed_data import make_collection
 
+import alignment.cli as cli
 from alignment.inputs import shards
 from alignment.inputs.dataset import load_dataset, load_items
 from alignment.inputs.embeddings import load_spaces
 from alignment.inputs.limits import Limits
-from alignment.models.batch import run_embed
 from alignment.models.embed import embed_items
 from alignment.models.embed_job import EmbedJob
+from alignment.models.embed_run import run_embed
 from alignment.models.encoders import Encoders
 from alignment.models.settings import Settings
 
@@ -101,27 +102,30 @@ def test_ray_engine_gives_the_local_engines_output(
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = tmp_path / "ray"
-        run_embed(job(collection, out, tiny_settings, engine="ray", workers=1, shard_size=8), log=lambda m: None)
+        ray_job = job(collection, out, tiny_settings, engine="ray", workers=1, shard_size=8, spaces=("clip",))
+        run_embed(ray_job, log=lambda m: None)
     finally:
         ray.shutdown()
     found, local = vectors_by_key(out), vectors_by_key(local_out)
-    for space in local:
+    for space in ("clip",):  # one space keeps the test short; CLAP goes through the same stages
         assert cosines(found[space], local[space]).min() >= 0.9999, space
         ray_rows = shards.read_table(out / space, columns=["row", "id", "error"])[0].to_pylist()
         local_rows = shards.read_table(local_out / space, columns=["row", "id", "error"])[0].to_pylist()
         assert ray_rows == local_rows  # the same rows, ids and failures, in the same order
-    assert (out / "problems.jsonl").read_text() == (local_out / "problems.jsonl").read_text()
+    problems = (local_out / "problems.jsonl").read_text().splitlines()
+    assert (out / "problems.jsonl").read_text().splitlines() == [p for p in problems if '"space": "clip"' in p]
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_output(
-    tmp_path: Path, tiny_settings: Settings, local_out: Path
+    tmp_path: Path, tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    manifest = make_collection(tmp_path / "big", repeat=6, audio=False, bad=False)  # 120 rows
-    command = [sys.executable, "-m", "alignment", "embed", str(manifest), "--preset", "tiny", "--device", "cpu"]
-    command += ["--shard-size", "4", "--workers", "0", "--batch-size", "4"]
+    manifest = make_collection(tmp_path / "big", repeat=3, audio=False, bad=False)  # 60 rows
+    args = ["embed", str(manifest), "--preset", "tiny", "--device", "cpu", "--shard-size", "4", "--workers", "0"]
+    args += ["--batch-size", "4"]
     env = {**os.environ, "ALIGN_CACHE": str(tiny_settings.cache_dir), "PYTHONPATH": str(ROOT)}
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*command, "--out", str(killed)], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "alignment", *args, "--out", str(killed)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while len(list((killed / "clip").glob("*.parquet"))) < 2 and process.poll() is None:
         assert time.monotonic() < deadline, "no shard appeared"
@@ -130,13 +134,13 @@ def test_a_killed_run_resumes_to_the_uninterrupted_output(
     process.wait()
     state = json.loads((killed / "embed.json").read_text())
     done = len(shards.read_table(killed / "clip", columns=["row"])[0])
-    assert state["state"] == "running" and 0 < done < 120, "the run was not killed midway"
+    assert state["state"] == "running" and 0 < done < 60, "the run was not killed midway"
 
-    resumed = subprocess.run([*command, "--out", str(killed)], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{done:,} from an earlier run" in resumed.stdout
+    monkeypatch.setenv("ALIGN_CACHE", str(tiny_settings.cache_dir))
+    assert cli.main([*args, "--out", str(killed)]) == 0  # the resumed run
+    assert f"{done:,} from an earlier run" in capsys.readouterr().out
     whole = tmp_path / "whole"
-    subprocess.run([*command, "--out", str(whole)], cwd=ROOT, env=env, check=True, capture_output=True)
+    assert cli.main([*args, "--out", str(whole)]) == 0
     a, _ = shards.read_table(killed / "clip")
     b, _ = shards.read_table(whole / "clip")
     assert a.drop_columns("embedding").equals(b.drop_columns("embedding"))  # same rows, ids, sources, hashes
