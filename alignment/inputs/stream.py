@@ -3,7 +3,8 @@
 A source is a manifest (.csv / .jsonl), a folder holding one, a folder of media files without a manifest
 (every image and audio file under it, in sorted path order: a gallery), or a .zip of either. Records keep the
 manifest's order, which fixes each item's `row` in the shards. Only the records are held in memory (about
-0.5 kB each); media are read and decoded one record at a time by `decode`, in whichever worker embeds them.
+1 kB each: a million records take about 1 GB); media are read and decoded one record at a time by `decode`,
+in whichever worker embeds them.
 """
 
 from __future__ import annotations
