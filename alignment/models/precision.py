@@ -4,7 +4,7 @@
 - bf16: on a GPU the weights are cast to bfloat16 (half the memory, tensor cores); on a CPU the weights stay
   float32 and the forward runs under `torch.autocast("cpu", torch.bfloat16)`: matrix products in bf16 with
   float32 accumulation, layer norms and softmax in float32. Measured on this project's CPU (AVX-512 BF16),
-  autocast kept a cosine to fp32 >= 0.99999 for a speed within a few percent of bf16 weights (docs/BENCHMARKS.md).
+  autocast kept a cosine to fp32 >= 0.99997 at the speed of bf16 weights (docs/BENCHMARKS.md).
 - int8: dynamic quantization of every `nn.Linear` (int8 weights, activations quantized per batch at run time)
   with torch's x86/fbgemm kernels; CPU only, and no gradients (the gradient explanations refuse it).
 
