@@ -1,6 +1,11 @@
 """Encoder throughput (items/s): the project's batched encoders against a naive per-item baseline, same run.
 
     .venv/bin/python -m bench.bench_encoders [--repeats 3] [--threads N] [--batch-size 32] [--only clip-text,...]
+    .venv/bin/python -m bench.bench_encoders --precisions fp32,bf16,int8 [--only clip-image,...]
+
+With `--precisions`, each case instead runs the project path once per precision (`load_encoder(...,
+precision=)`, alignment.models.precision), interleaved round by round, and reports items/s, the speed ratio
+to fp32 and the smallest cosine of an item's vector to its fp32 vector.
 
 Project path: `alignment.models.factory.load_encoder(role, <real-size random checkpoint dir>)`, then the
 `prepare_*` + `forward_*` pair that `alignment.models.embed.embed_items` calls (batched, fp32,
@@ -189,6 +194,50 @@ def token_lengths(tokenizer: object, texts: Sequence[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"]]  # type: ignore[operator]
 
 
+# ---------------------------------------------------------------------------- precision variants
+
+
+def precision_rows(args: argparse.Namespace, wanted: list[str], texts: list[str]) -> list[list[object]]:
+    """Per case and precision: median items/s over `repeats` interleaved rounds, ratio to fp32, min cosine."""
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if precisions[0] != "fp32":
+        precisions = ["fp32", *[p for p in precisions if p != "fp32"]]
+    cases: list[tuple[str, str, str, Sequence]] = []  # (case, role, modality, inputs)
+    if "clip-text" in wanted:
+        cases.append(("CLIP ViT-B/32 text", "clip", "text", texts))
+    if "clip-image" in wanted:
+        cases.append(("CLIP ViT-B/32 image", "clip", "image", bench_images()))
+    if "clap-text-reallen" in wanted:
+        from alignment.models.tiny import clip_tokenizer_from_bpe
+
+        bpe = clip_tokenizer_from_bpe(models.CLIP_BPE)
+        proxies = [t[: n - 2] for t, n in zip(texts, token_lengths(bpe, texts), strict=True)]
+        cases.append(("CLAP RoBERTa text (real-length proxy)", "clap", "text", proxies))
+    if "clap-audio-10s" in wanted:
+        cases.append(("CLAP HTSAT audio, 10 s clips", "clap", "audio", bench_clips()[0]))
+    rows: list[list[object]] = []
+    for case, role, modality, inputs in cases:
+        directory = str(models.ensure(role))
+        encoders = {p: load_encoder(role, directory, batch_size=args.batch_size, precision=p) for p in precisions}  # type: ignore[arg-type]
+        runners = {p: project_runner(e, modality) for p, e in encoders.items()}
+        for run in runners.values():
+            run(inputs[:1])  # warm-up
+        times: dict[str, list[float]] = {p: [] for p in precisions}
+        vectors: dict[str, torch.Tensor] = {}
+        for _ in range(args.repeats):
+            for p, run in runners.items():
+                prepare_s, forward_s, vectors[p] = run(inputs)
+                times[p].append(prepare_s + forward_s)
+        base = statistics.median(times["fp32"])
+        for p in precisions:
+            median = statistics.median(times[p])
+            cosine = float((vectors[p] * vectors["fp32"]).sum(-1).min())
+            rows.append([case, p, len(inputs), len(inputs) / median, f"x{base / median:.2f}", f"{cosine:.6f}"])
+            print(f"  {case} {p}: {len(inputs) / median:.3g} items/s, x{base / median:.2f}, min cos {cosine:.6f}")
+        del encoders, runners
+    return rows
+
+
 # ---------------------------------------------------------------------------- main
 
 CASES = ("clip-text", "clip-image", "clap-text", "clap-text-reallen", "clap-audio-10s", "clap-audio-long")
@@ -207,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         "--batch-size", type=int, default=32, help="the project encoders' batch size (Settings.batch_size, default 32)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--precisions", default=None, help="e.g. fp32,bf16,int8: compare precisions instead of project vs naive"
+    )
     args = parser.parse_args(argv)
     wanted = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = set(wanted) - set(CASES)
@@ -221,6 +273,16 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     started = time.perf_counter()
     texts = bench_texts()
     results: list[Result] = []
+    if args.precisions:
+        rows = precision_rows(args, wanted, texts)
+        print()
+        print(table(["case", "precision", "items", "items/s", "vs fp32", "min cosine to fp32"], rows))
+        print(
+            f"\nbatch size {args.batch_size}, torch threads {torch.get_num_threads()}, repeats {args.repeats} "
+            f"(median), total {time.perf_counter() - started:.0f} s; "
+            f"load average before {load_before}, after {load_average()}"
+        )
+        return results
 
     if any(c.startswith("clip") for c in wanted):
         directory = str(models.ensure("clip"))

@@ -91,7 +91,7 @@ class AppModels:
         state = self._load.state
         if state == "ready":
             info = self.describe()
-            return f"Models ready on **{info['device']}** ({info['dtype']})."
+            return f"Models ready on **{info['device']}**, precision {info.get('precision', info['dtype'])}."
         if state == "failed":
             return f"⚠️ **The models could not be loaded.** {self._load.error}"
         return (

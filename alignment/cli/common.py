@@ -87,6 +87,7 @@ def load_models(settings: Settings, present: Collection[str], log: Log) -> tuple
                 device=device,
                 batch_size=settings.batch_size,  # type: ignore[arg-type]
                 tiny_root=root / "models",
+                precision=settings.precision,
             )
     models: dict = {"loaded": True, "preset": settings.preset}
     for name, encoder in towers.items():
@@ -95,5 +96,6 @@ def load_models(settings: Settings, present: Collection[str], log: Log) -> tuple
     loaded = [e for e in towers.values() if e is not None]
     models["device"] = str(device)
     models["dtype"] = str(getattr(loaded[0], "dtype", "")).replace("torch.", "") if loaded else None
+    models["precision"] = getattr(loaded[0], "precision", None) if loaded else None
     models["random_weights"] = any(getattr(e, "model_id", None) == "tiny" for e in loaded)
     return Encoders(towers["clip"], towers["clap"]), models  # type: ignore[arg-type]

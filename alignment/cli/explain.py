@@ -107,11 +107,20 @@ def _load(role: str, args: argparse.Namespace, log: Callable[[str], None]) -> An
 
     hf_logging.disable_progress_bar()
     settings = settings_from(args)
+    if settings.precision == "int8":  # token relevance, rollout and gradient maps all backpropagate
+        raise ValueError("--precision int8 cannot explain: quantized layers have no gradients; use fp32 or bf16")
     device = pick_device(settings.device)
     root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
     model_id = getattr(settings, role)
     log(f"Loading {role.upper()} {model_id} on {device}")
-    return load_encoder(role, model_id, device=device, batch_size=settings.batch_size, tiny_root=root / "models")  # type: ignore[arg-type]
+    return load_encoder(
+        role,  # type: ignore[arg-type]
+        model_id,
+        device=device,
+        batch_size=settings.batch_size,
+        tiny_root=root / "models",
+        precision=settings.precision,
+    )
 
 
 def _media(path: Path, modality: str, args: argparse.Namespace) -> Any:

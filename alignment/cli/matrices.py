@@ -1,6 +1,10 @@
-"""Embedding matrices on disk for the bridge and fusion commands: `.npy` (pickles refused) or `.safetensors`.
+"""Embedding matrices on disk for the bridge and fusion commands: `.npy` (pickles refused), `.safetensors`, or
+one modality of `embed`'s parquet shards.
 
-Row i of every file given to one command describes the same item. Errors name the file and the problem.
+Shards are selected as `SPACE_FOLDER::MODALITY` (e.g. `out/clap::text`, `out/clip::image`; `::MODALITY` may be
+left out when the folder holds one modality): that modality's embedded rows in dataset order. Row i of every
+file given to one command describes the same item; both spaces of one embed run hold the same texts in the same
+order, so `out/clap::text` and `out/clip::text` pair up row for row. Errors name the file and the problem.
 """
 
 from __future__ import annotations
@@ -12,9 +16,15 @@ import numpy as np
 
 from ..core.errors import InputError
 
+SELECT = "::"  # SPACE_FOLDER::MODALITY selects one modality of parquet shards
+
 
 def load_matrix(path: str | os.PathLike, *, allow_3d: bool = False) -> np.ndarray:
-    """A float array from .npy or .safetensors ('embeddings' or the only tensor); InputError names the file."""
+    """A float array from .npy, .safetensors ('embeddings' or the only tensor) or shards; InputError names the file."""
+    from ..inputs import shards
+
+    if SELECT in str(path) or shards.is_shards(path):
+        return shard_matrix(str(path))
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -56,6 +66,29 @@ def load_matrix(path: str | os.PathLike, *, allow_3d: bool = False) -> np.ndarra
         expected = "(N, D) or (N, T, D)" if allow_3d else "(N, D)"
         raise InputError(name, f"embeddings must be {expected}, got shape {array.shape}")
     return array
+
+
+def shard_matrix(spec: str) -> np.ndarray:
+    """`FOLDER[::MODALITY]`: one modality of one space's shards, (N, D) float32 in dataset order."""
+    import pyarrow.compute as pc
+
+    from ..inputs import shards
+
+    folder, _, modality = spec.partition(SELECT)
+    spaces = shards.space_folders(folder)
+    if len(spaces) > 1:
+        choices = ", ".join(f"{Path(folder) / s}{SELECT}{modality or 'MODALITY'}" for s in spaces)
+        raise InputError(spec, f"holds {len(spaces)} spaces; name one ({choices})")
+    table, meta = shards.read_table(next(iter(spaces.values())))
+    table = shards.embedded_rows(table)
+    present = list(dict.fromkeys(table.column("modality").to_pylist()))
+    if not modality:
+        if len(present) != 1:
+            raise InputError(spec, f"holds {' and '.join(present)}; add {SELECT}MODALITY (e.g. {folder}{SELECT}text)")
+        modality = present[0]
+    if modality not in present:
+        raise InputError(spec, f"has no embedded {modality!r} rows (it holds {', '.join(present) or 'none'})")
+    return shards.embedding_matrix(table.filter(pc.equal(table.column("modality"), modality)), meta)  # (N, D)
 
 
 def save_matrix(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -9,6 +9,9 @@ File layouts (row i of every column describes item i; all modalities live in one
 * `.safetensors`: tensor `embeddings` [N, D] (F16, F32 or F64; BF16 is refused: numpy cannot hold it);
   the string columns live in the header metadata (a string -> string map), each a JSON list:
   `ids`, `modality`, `pair`, optional `label` (strings or null), and `format` = "alignment.embeddings/1".
+* parquet shards written by `python -m alignment embed` (layout in `alignment.inputs.shards`): one `.parquet`
+  file, a space folder (`OUT/clip`), or the output folder when it holds one space; `load_spaces` reads every
+  space of an output folder. Rows come in dataset order; items that failed to embed are left out.
 
 Validation (messages name the file, the array and the row, rows counted from 0 like array indices). The
 file is refused as a whole when its layout is wrong: required arrays missing, unequal lengths, embeddings
@@ -266,16 +269,66 @@ def load_embeddings(
     name: str | None = None,
     on_error: OnError = "skip",
 ) -> Embedded:
-    """Load a .npz or .safetensors embedding file (layouts in the module docstring); messages call it `name`
-    (default: the file name). Bad rows are skipped and listed in `Embedded.problems` unless on_error="stop"."""
+    """Load a .npz or .safetensors embedding file, or parquet shards of one space (layouts in the module docstring);
+    messages call it `name` (default: the file name). Bad rows are skipped and listed in `Embedded.problems` unless
+    on_error="stop"."""
+    from . import shards
+
     suffix = Path(path).suffix.lower()
     options = dict(require_pairs=require_pairs, limits=limits, name=name, on_error=on_error)
+    if shards.is_shards(path):
+        spaces = shards.space_folders(path)
+        if len(spaces) > 1:
+            names = ", ".join(str(Path(path) / s) for s in spaces)
+            raise InputError(
+                name or display_name(path),
+                f"holds {len(spaces)} embedding spaces; name one folder ({names}) or use load_spaces",
+            )
+        return load_shards(next(iter(spaces.values())), require_pairs=require_pairs, limits=limits)
     if suffix == ".npz":
         return load_npz(path, **options)  # type: ignore[arg-type]
     if suffix == ".safetensors":
         return load_safetensors(path, **options)  # type: ignore[arg-type]
     got = suffix or "no suffix"
-    raise InputError(name or display_name(path), f"precomputed embeddings must be .npz or .safetensors, got '{got}'")
+    raise InputError(
+        name or display_name(path), f"precomputed embeddings must be .npz, .safetensors or parquet shards, got '{got}'"
+    )
+
+
+def load_shards(path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS) -> Embedded:
+    """One space of parquet shards (a space folder or one .parquet file): its embedded rows in dataset order."""
+    from . import shards
+
+    path = Path(path)
+    name = path.name if path.is_file() else f"{path.parent.name}/{path.name}"
+    table, meta = shards.read_table(path)
+    if table.num_rows > limits.max_rows:
+        raise InputError(name, f"{table.num_rows:,} rows, over the limit of {limits.max_rows:,}")
+    good = shards.embedded_rows(table)
+    if good.num_rows == 0:
+        raise InputError(name, f"no embedded rows ({table.num_rows} item(s), all failed: see problems.jsonl)")
+    return from_arrays(
+        good.column("id").to_pylist(),
+        good.column("modality").to_pylist(),
+        good.column("pair").to_pylist(),
+        shards.embedding_matrix(good, meta),
+        label=good.column("label").to_pylist(),
+        source=name,
+        require_pairs=require_pairs,
+        limits=limits,
+    )
+
+
+def load_spaces(
+    path: PathLike, *, require_pairs: bool = True, limits: EmbeddingLimits = DEFAULT_LIMITS
+) -> dict[str, Embedded]:
+    """Every space of an embed output folder (or the one space of a space folder / .parquet file), by space name."""
+    from . import shards
+
+    return {
+        space: load_shards(folder, require_pairs=require_pairs, limits=limits)
+        for space, folder in shards.space_folders(path).items()
+    }
 
 
 def load_npz(

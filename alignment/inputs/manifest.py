@@ -128,8 +128,11 @@ def read_manifest(
     on_error: OnError = "skip",
     limits: DatasetLimits = DEFAULT_DATASET_LIMITS,
     name: str | None = None,
+    require_pairs: bool = True,
 ) -> Dataset:
-    """Parse and validate a CSV or JSONL manifest; paths resolve against `root` (default: the manifest's folder)."""
+    """Parse and validate a CSV or JSONL manifest; paths resolve against `root` (default: the manifest's folder).
+
+    `require_pairs=False` accepts a dataset with no true pair (a gallery to embed, not to evaluate)."""
     if on_error not in ("skip", "stop"):
         raise ValueError(f"on_error must be 'skip' or 'stop', got {on_error!r}")
     path = Path(path)
@@ -161,7 +164,7 @@ def read_manifest(
             break
         parser.row(line, row)
     dataset = Dataset(path, base, name, form, tuple(parser.records), tuple(parser.problems))
-    _check_usable(dataset)
+    _check_usable(dataset, require_pairs=require_pairs)
     return dataset
 
 
@@ -463,12 +466,12 @@ def _true_pairs(records: tuple[Record, ...]) -> dict[tuple[Modality, Modality], 
     return count_true_pairs((r.pair for r in records), (r.modality for r in records))
 
 
-def _check_usable(dataset: Dataset) -> None:
+def _check_usable(dataset: Dataset, *, require_pairs: bool = True) -> None:
     skipped = len(dataset.problems)
     first = f"; first problem: {dataset.problems[0]}" if skipped else ""
     if not dataset.records:
         raise InputError(dataset.name, f"no usable records ({skipped} bad row(s) skipped{first})")
-    if not dataset.true_pairs():
+    if require_pairs and not dataset.true_pairs():
         counts = ", ".join(f"{n} {m}" for m, n in dataset.counts().items())
         raise InputError(
             dataset.name,

@@ -18,6 +18,8 @@ from PIL import Image
 from transformers import PreTrainedModel
 
 from ..inputs import audio as audio_io
+from .precision import compute, quantize_int8
+from .settings import Precision
 
 Role = Literal["clip", "clap"]
 PAD_BUDGET = 1.3  # padded tokens per real token allowed in a text batch (see Encoder.prepare_text)
@@ -57,8 +59,12 @@ class Encoder:
         device: torch.device,
         dtype: torch.dtype,
         batch_size: int = 32,
+        precision: Precision = "fp32",
     ) -> None:
-        self.model = model.to(device=device, dtype=dtype).eval()  # type: ignore[call-arg]  # transformers' stubs
+        # `dtype` is the weights' (precision.weight_dtype); bf16 on a CPU keeps float32 weights and autocasts
+        self.model: Any = model.to(device=device, dtype=dtype).eval()  # type: ignore[call-arg]  # transformers' stubs
+        if precision == "int8":
+            self.model = quantize_int8(self.model)
         self.processor: Any = processor  # a CLIPProcessor or ClapProcessor
         self.tokenizer = processor.tokenizer  # type: ignore[attr-defined]
         self.model_id = model_id
@@ -66,6 +72,7 @@ class Encoder:
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.precision: Precision = precision
 
     @property
     def dim(self) -> int:
@@ -78,10 +85,9 @@ class Encoder:
     def fingerprint(self, modality: str) -> str:
         """Everything besides the content that determines an embedding (the cache key's model part)."""
         return (
-            f"{self.role}|{self.model_id}|{self.revision}|{modality}|prep{PREPROCESSING_VERSION}|{self.dtype}".replace(
-                "torch.", ""
-            )
-        )
+            f"{self.role}|{self.model_id}|{self.revision}|{modality}|prep{PREPROCESSING_VERSION}|{self.dtype}"
+            f"|{self.precision}"
+        ).replace("torch.", "")
 
     # ------------------------------------------------------------------ text
 
@@ -127,7 +133,8 @@ class Encoder:
         out = torch.empty(n, self.dim)
         for batch in batches:
             inputs = {k: v.to(self.device) for k, v in batch.items() if k != "index"}
-            out[batch["index"]] = _unwrap(self.model.get_text_features(**inputs)).float().cpu()
+            with compute(self.precision, self.device):
+                out[batch["index"]] = _unwrap(self.model.get_text_features(**inputs)).float().cpu()
         return F.normalize(out, dim=-1)  # (N, D)
 
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
@@ -159,10 +166,11 @@ class ClipEncoder(Encoder):
 
     @torch.inference_mode()
     def forward_image(self, batches: list[torch.Tensor]) -> torch.Tensor:
-        out = [
-            _unwrap(self.model.get_image_features(pixel_values=b.to(self.device, self.dtype))).float().cpu()
-            for b in batches
-        ]
+        with compute(self.precision, self.device):
+            out = [
+                _unwrap(self.model.get_image_features(pixel_values=b.to(self.device, self.dtype))).float().cpu()
+                for b in batches
+            ]
         return F.normalize(torch.cat(out), dim=-1) if out else torch.empty(0, self.dim)
 
     def encode_image(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -224,10 +232,11 @@ class ClapEncoder(Encoder):
         per_window = []
         for start in range(0, len(batch.owner), self.batch_size):
             end = start + self.batch_size
-            out = self.model.get_audio_features(
-                input_features=batch.features[start:end].to(self.device, self.dtype),
-                is_longer=batch.is_longer[start:end].to(self.device),
-            )
+            with compute(self.precision, self.device):
+                out = self.model.get_audio_features(
+                    input_features=batch.features[start:end].to(self.device, self.dtype),
+                    is_longer=batch.is_longer[start:end].to(self.device),
+                )
             per_window.append(F.normalize(_unwrap(out).float().cpu(), dim=-1))
         windows = torch.cat(per_window)  # (W, D)
         sums = torch.zeros(batch.n_clips, windows.shape[1]).index_add_(0, batch.owner, windows)  # (N, D)
@@ -252,7 +261,8 @@ class Encoders:
             "clap": self.clap.model_id,
             "clap_revision": self.clap.revision,
             "device": str(self.clip.device),
-            "dtype": str(self.clip.dtype).replace("torch.", ""),
+            "dtype": str(self.clip.dtype).replace("torch.", ""),  # the weights' dtype
+            "precision": self.clip.precision,  # how the forward passes compute: fp32 | bf16 | int8
         }
 
 

@@ -16,8 +16,9 @@ from transformers import AutoModel, AutoProcessor, ClapModel, PreTrainedModel
 from ..core.errors import ModelUnavailableError
 from .checkpoints import local_revision
 from .encoders import ClapEncoder, ClipEncoder, Encoders, Role
-from .runtime import pick_device, pick_dtype
-from .settings import TINY, Settings, default_cache_dir
+from .precision import resolve_precision, weight_dtype
+from .runtime import pick_device
+from .settings import TINY, PrecisionChoice, Settings, default_cache_dir
 from .tiny import ensure_tiny_checkpoint
 
 _ROLE_FLAGS = {"clip": ("--clip", "ALIGN_CLIP"), "clap": ("--clap", "ALIGN_CLAP")}
@@ -86,9 +87,14 @@ def load_encoder(
     batch_size: int = 32,
     tiny_root: str | os.PathLike[str] | None = None,
     attn: str | None = None,
+    precision: PrecisionChoice = "auto",
 ) -> ClipEncoder | ClapEncoder:
-    """Build one backbone from a Hugging Face id, a local directory, or 'tiny' (random, built then loaded)."""
+    """Build one backbone from a Hugging Face id, a local directory, or 'tiny' (random, built then loaded).
+
+    `precision` (alignment.models.precision): auto = bf16 on a CUDA GPU with bf16, fp32 elsewhere.
+    """
     device = torch.device(device)
+    chosen = resolve_precision(precision, device)  # before the slow load: a bad choice fails at once
     source = model_id
     if model_id == TINY:
         source = str(ensure_tiny_checkpoint(role, tiny_root or default_cache_dir() / "models"))
@@ -106,8 +112,9 @@ def load_encoder(
         model_id=model_id,
         revision=_revision(model, source),
         device=device,
-        dtype=pick_dtype(device),
+        dtype=weight_dtype(chosen, device),
         batch_size=batch_size,
+        precision=chosen,
     )
 
 
@@ -115,7 +122,9 @@ def load_encoders(settings: Settings) -> Encoders:
     """Both backbones for `settings`, on the device it asks for."""
     device = pick_device(settings.device)
     root = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
-    kwargs = dict(device=device, batch_size=settings.batch_size, tiny_root=root / "models")
+    kwargs = dict(
+        device=device, batch_size=settings.batch_size, tiny_root=root / "models", precision=settings.precision
+    )
     clip = load_encoder("clip", settings.clip, **kwargs)  # type: ignore[arg-type]
     clap = load_encoder("clap", settings.clap, **kwargs)  # type: ignore[arg-type]
     return Encoders(clip, clap)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """Readers that turn a paired dataset or an embeddings file into embedding spaces ready for `evaluate`.
 
 Shared by the CLI and the app: a manifest, folder or zip is decoded and embedded by the towers it
-needs; precomputed embeddings (.npz / .safetensors) become one space and load no model at all.
+needs; precomputed embeddings (.npz / .safetensors) become one space, and the parquet shards of `embed`
+one space per backbone (clip, clap), loading no model at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.errors import InputError
-from ..inputs.embeddings import Embedded, TextEmbedder, load_embeddings
+from ..inputs import shards
+from ..inputs.embeddings import Embedded, TextEmbedder, load_embeddings, load_spaces
 from ..inputs.items import Item, Modality
 from ..inputs.limits import Limits
 
@@ -43,24 +45,44 @@ class Source:
 
 
 def is_embeddings(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in EMBEDDING_SUFFIXES
+    """An embedding file (.npz, .safetensors) or `embed`'s parquet shards (a .parquet, a space or output folder)."""
+    return Path(path).suffix.lower() in EMBEDDING_SUFFIXES or shards.is_shards(path)
 
 
 def read_embeddings(path: str | os.PathLike[str]) -> Source:
-    """Precomputed embeddings: one space, no model loaded, no zero-shot (there are no prompt embeddings)."""
+    """Precomputed embeddings: no model loaded, no zero-shot (there are no prompt embeddings).
+
+    An .npz / .safetensors file is one space ('precomputed'); parquet shards give each space they hold under its
+    own name (an embed output folder: clip and clap), each needing true pairs of its own.
+    """
     path = Path(path)
-    embedded = load_embeddings(path)
+    if shards.is_shards(path):
+        spaces = load_spaces(path, require_pairs=False)
+        kept = {name: e for name, e in spaces.items() if e.true_pairs()}
+        notes = [f"{name} space left out: no pair key is shared by two modalities" for name in spaces.keys() - kept]
+        if not kept:
+            raise InputError(path.name, "no true pairs in any space: no pair key is shared by rows of two modalities")
+        kind, name = "shards", path.name
+    else:
+        embedded = load_embeddings(path)
+        kept, notes, kind, name = {PRECOMPUTED_SPACE: embedded}, [], "embeddings", embedded.source
+    every = [m for e in kept.values() for m in e.modality]
     dataset = {
         "source": str(path),
-        "kind": "embeddings",
-        "name": embedded.source,
-        "items": counts(embedded.modality),
-        "true_pairs": pairs_json(embedded.true_pairs()),
-        "spaces": {PRECOMPUTED_SPACE: {"items": len(embedded), "dim": embedded.dim}},
-        "notes": [],
+        "kind": kind,
+        "name": name,
+        "items": counts(every),
+        "true_pairs": pairs_json({k: v for e in kept.values() for k, v in e.true_pairs().items()}),
+        "spaces": {s: {"items": len(e), "dim": e.dim} for s, e in kept.items()},
+        "notes": notes,
     }
     models = {"loaded": False, "why": "precomputed embeddings: no model was loaded", "random_weights": False}
-    return Source({PRECOMPUTED_SPACE: embedded}, {}, dataset, models)
+    if kind == "shards":
+        folders = shards.space_folders(path)
+        metas = {s: shards.read_table(f, columns=["row"])[1].to_json() for s, f in folders.items()}
+        models["shards"] = metas
+        models["random_weights"] = any(m["model_id"] == "tiny" for m in metas.values())
+    return Source(kept, {}, dataset, models)
 
 
 def read_dataset(

@@ -229,7 +229,8 @@ def test_not_npz_or_safetensors(tmp_path: Path) -> None:
     assert load_error(tmp_path / "emb.safetensors").startswith("emb.safetensors: not a readable .safetensors file")
     (tmp_path / "emb.pkl").write_bytes(b"")
     assert (
-        load_error(tmp_path / "emb.pkl") == "emb.pkl: precomputed embeddings must be .npz or .safetensors, got '.pkl'"
+        load_error(tmp_path / "emb.pkl")
+        == "emb.pkl: precomputed embeddings must be .npz, .safetensors or parquet shards, got '.pkl'"
     )
 
 

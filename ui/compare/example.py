@@ -67,7 +67,16 @@ class PreparedExample:
             return None  # a Hub checkpoint not downloaded yet: only loading it can name its revision
         settings = self.models.settings
         key = json.dumps(
-            [PREPARED_FORMAT, settings.clip, clip_revision, settings.clap, clap_revision, settings.device, self._inputs]
+            [
+                PREPARED_FORMAT,
+                settings.clip,
+                clip_revision,
+                settings.clap,
+                clap_revision,
+                settings.device,
+                settings.precision,
+                self._inputs,
+            ]
         )
         return self.models.root / "prepared" / f"example-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
 

@@ -134,6 +134,14 @@ def build_explain_tab(
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio,
     attention, attention_view)."""
 
+    def needs_gradients() -> None:
+        if models.settings.precision == "int8":
+            raise refuse(
+                "Explanations follow gradients, which int8 (quantized) models do not have: start the app with "
+                "--precision fp32 or bf16 to explain.",
+                title="The explanation did not run",
+            )
+
     def character_level(encoder: object) -> bool:
         return len(encoder.tokenizer) < 1_000  # byte-level vocab, no merges: tiny
 
@@ -142,6 +150,7 @@ def build_explain_tab(
     ) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
             raise refuse("Give a text and an image to explain.")
+        needs_gradients()
         text = text.strip()
         encoders = models.get(progress)
         from ui.explain import views  # the explanation modules: torch
@@ -180,6 +189,7 @@ def build_explain_tab(
     def run_audio(text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
             raise refuse("Give a text and an audio clip to explain.")
+        needs_gradients()
         text = text.strip()
         encoders = models.get(progress)
         from ui.explain import views  # the explanation modules: torch
