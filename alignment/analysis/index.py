@@ -144,12 +144,18 @@ def _ordered(rows: np.ndarray, scores: np.ndarray, k: int) -> TopK:
 
 
 def build_index(
-    vectors: np.ndarray, *, settings: IndexSettings = DEFAULT_SETTINGS, queries: np.ndarray | None = None
+    vectors: np.ndarray,
+    *,
+    settings: IndexSettings = DEFAULT_SETTINGS,
+    queries: np.ndarray | None = None,
+    query_rows: np.ndarray | None = None,
 ) -> VectorIndex:
     """Index (N, D) unit vectors; approximate kinds are tuned and their recall@10 measured on `queries`.
 
-    `queries` (Q, D): the sample to measure recall on (e.g. items of another modality); None = a sample of
-    the vectors themselves. At most `settings.recall_queries` of them are used.
+    `queries` (Q, D): what to measure recall on (e.g. every item of a gallery, all modalities); None = the
+    vectors themselves. `query_rows` (Q,): each query's own row among `vectors`, -1 if it is not one of them; a
+    query's own row is left out of both the exact and the approximate top-10 (leave-one-out), so finding
+    itself does not inflate the recall. At most `settings.recall_queries` queries are sampled.
     """
     faiss = load_faiss()
     x = as_unit_rows(vectors, "vectors")
@@ -163,6 +169,8 @@ def build_index(
         index = faiss.IndexFlatIP(d)
         index.add(x)
         return VectorIndex("flat", index, None, time.perf_counter() - start)
+    if n < 2:
+        raise ValueError(f"an approximate index needs at least 2 vectors (got {n}); use kind='flat'")
     if kind == "ivf":
         nlist = settings.nlist or int(4 * math.sqrt(n))
         nlist = max(1, min(nlist, n // 39))  # FAISS wants >= 39 training points per cell
@@ -176,19 +184,50 @@ def build_index(
         index.hnsw.efConstruction = settings.ef_construction
         index.add(x)
         knob, values = "efSearch", _doubling(16, 4096)
-    sample = _recall_sample(x if queries is None else as_unit_rows(queries, "recall queries"), settings, rng)
-    if sample.shape[1] != d:
-        raise ValueError(f"recall queries have {sample.shape[1]} dimensions, the vectors {d}")
-    k = min(RECALL_K, n)
-    exact = topk_similarity(sample, x, k).indices  # (Q, k)
+    q, own = _recall_sample(x, queries, query_rows, settings, rng)
+    k = min(RECALL_K, n - 1)
+    exact = _without_own(topk_similarity(q, x, k + 1).indices, own, k)  # (Q, k)
     built = VectorIndex(kind, index, None, 0.0)
     recall = 0.0
     for value in values:
         _set_knob(index, kind, value)
-        recall = recall_at_k(built.search(sample, k).indices, exact)
+        recall = recall_at_k(_without_own(built.search(q, k + 1).indices, own, k), exact)
         if recall >= settings.target_recall:
             break
-    return VectorIndex(kind, index, Recall(recall, len(sample), knob, value), time.perf_counter() - start)
+    return VectorIndex(kind, index, Recall(recall, len(q), knob, value), time.perf_counter() - start)
+
+
+def _recall_sample(
+    x: np.ndarray,
+    queries: np.ndarray | None,
+    query_rows: np.ndarray | None,
+    settings: IndexSettings,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(queries (Q, D), their own rows (Q,) or -1): at most settings.recall_queries, sampled without replacement."""
+    if queries is None:
+        q, own = x, np.arange(len(x), dtype=np.int64)
+    else:
+        q = as_unit_rows(queries, "recall queries")
+        own = np.full(len(q), -1, np.int64) if query_rows is None else np.asarray(query_rows, dtype=np.int64)
+        if q.shape[1] != x.shape[1]:
+            raise ValueError(f"recall queries have {q.shape[1]} dimensions, the vectors {x.shape[1]}")
+        if own.shape != (len(q),):
+            raise ValueError(f"need one query row per recall query (got {own.shape} for {len(q)} queries)")
+    if len(q) == 0:
+        raise ValueError("need at least one query to measure recall")
+    if len(q) > settings.recall_queries:
+        pick = np.sort(rng.choice(len(q), settings.recall_queries, replace=False))
+        q, own = q[pick], own[pick]
+    return q, own
+
+
+def _without_own(rows: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """(Q, k + 1) neighbours -> (Q, k): each query's own row dropped where present, else the last one."""
+    is_own = rows == own[:, None]  # (Q, k + 1); own = -1 never matches a found row, only a missing one
+    is_own &= own[:, None] >= 0
+    order = np.argsort(is_own, axis=1, kind="stable")  # own row last, the others in their order
+    return np.take_along_axis(rows, order, axis=1)[:, :k]
 
 
 def _doubling(first: int, last: int) -> list[int]:
@@ -203,14 +242,6 @@ def _set_knob(index: Any, kind: IndexKind, value: int) -> None:
         index.nprobe = value
     elif kind == "hnsw":
         index.hnsw.efSearch = value
-
-
-def _recall_sample(queries: np.ndarray, settings: IndexSettings, rng: np.random.Generator) -> np.ndarray:
-    if len(queries) == 0:
-        raise ValueError("need at least one query to measure recall")
-    if len(queries) <= settings.recall_queries:
-        return queries
-    return queries[np.sort(rng.choice(len(queries), settings.recall_queries, replace=False))]
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:

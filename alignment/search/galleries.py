@@ -19,7 +19,6 @@ from ..inputs.files import load_files
 from ..inputs.items import Item, Modality
 from ..inputs.limits import Limits
 from ..inputs.text import load_texts
-from ..models.embed import embed_items
 from .gallery import Backbone, Gallery, Space, bridge_fingerprint, gallery_from_embedded
 
 if TYPE_CHECKING:
@@ -60,6 +59,8 @@ def examples_galleries(
     Pair keys are the captions (assets/examples.json's `pairs`); audio joins the CLIP gallery when `bridge`
     is given. A file that cannot be read raises: the bundled assets are part of the app.
     """
+    from ..models.embed import embed_items  # torch + transformers: only when the examples are embedded
+
     path = Path(path)
     sets = json.loads(path.read_text(encoding="utf-8"))
     texts = list(dict.fromkeys(t for s in sets for t in s.get("texts", [])))

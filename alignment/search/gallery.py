@@ -131,12 +131,17 @@ class ExactSearcher:
 
 
 def searcher_for(
-    vectors: np.ndarray, *, settings: IndexSettings | None = None, recall_queries: np.ndarray | None = None
+    vectors: np.ndarray,
+    *,
+    settings: IndexSettings | None = None,
+    recall_queries: np.ndarray | None = None,
+    query_rows: np.ndarray | None = None,
 ) -> ExactSearcher | VectorIndex:
     """Exact search up to EXACT_MAX vectors, else a FAISS index (flat unless `settings` asks otherwise)."""
     if settings is None and len(vectors) <= EXACT_MAX:
         return ExactSearcher(vectors)
-    return build_index(vectors, settings=settings or IndexSettings(kind="flat"), queries=recall_queries)
+    flat = IndexSettings(kind="flat")
+    return build_index(vectors, settings=settings or flat, queries=recall_queries, query_rows=query_rows)
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,8 +277,9 @@ def gallery_from_embedded(
 ) -> Gallery:
     """A gallery over embeddings in memory: exact search up to EXACT_MAX items per modality, FAISS flat beyond.
 
-    `settings` forces an index of that kind for every modality (IVF/HNSW are tuned and their recall measured,
-    with a sample of all the gallery's vectors as queries). `sources`/`texts`: per-row media paths and full texts.
+    `settings` forces an index of that kind for every modality (IVF/HNSW are tuned and their recall measured
+    with a sample of all the gallery's items, every modality, as queries, each leaving itself out).
+    `sources`/`texts`: per-row media paths and full texts.
     """
     if embedded.dim != space.dim:
         raise ValueError(
@@ -294,6 +300,8 @@ def gallery_from_embedded(
         rows = embedded.rows(modality)
         if rows.size:
             vectors = embedded.embeddings[rows]  # (n_m, D)
-            searcher = searcher_for(vectors, settings=settings, recall_queries=embedded.embeddings)
+            own = np.full(n, -1, np.int64)  # each gallery row's place in this modality's index, -1 if elsewhere
+            own[rows] = np.arange(len(rows))
+            searcher = searcher_for(vectors, settings=settings, recall_queries=embedded.embeddings, query_rows=own)
             parts[modality] = Part(rows, searcher, vectors.mean(axis=0, dtype=np.float64))
     return Gallery(name or embedded.source, space, items, parts)

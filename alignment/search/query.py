@@ -23,7 +23,6 @@ from ..inputs.files import audio_item, load_files
 from ..inputs.items import MODALITIES, Item, Modality, sha256
 from ..inputs.limits import Limits
 from ..inputs.text import load_texts
-from ..models.embed import embed_items
 from .gallery import Backbone, Space, bridge_fingerprint
 
 if TYPE_CHECKING:
@@ -204,6 +203,8 @@ def embed_query(
         except InputError as exc:
             problems.append(str(exc))
             continue
+        from ..models.embed import embed_items  # torch + transformers: only when a query is embedded
+
         vector = embed_items(encoder, [item], cache=cache)[0]  # (1, D_tower)
         if bridged:
             vector = bridge.apply(vector)  # type: ignore[union-attr]  # (1, D_clip)

@@ -75,6 +75,20 @@ def test_approximate_index_measures_its_recall(kind: str, knob: str, data: tuple
     assert f"recall@10 {index.recall.at_10:.3f}" in index.describe()
 
 
+def test_recall_leaves_each_query_out_of_its_own_neighbours(data: tuple[np.ndarray, np.ndarray]) -> None:
+    gallery, _ = data
+    settings = IndexSettings(kind="ivf", target_recall=0.6, recall_queries=len(gallery))  # every vector a query
+    index = build_index(gallery, settings=settings)
+    assert index.recall and index.recall.n_queries == len(gallery)
+
+    def others(rows: np.ndarray) -> np.ndarray:  # (N, 11) -> (N, 10) without the query itself
+        return np.stack([[r for r in row if r != q][:10] for q, row in enumerate(rows)])
+
+    exact = others(topk_similarity(gallery, gallery, 11).indices)
+    found = others(index.search(gallery, 11).indices)
+    assert index.recall.at_10 == pytest.approx(recall_at_k(found, exact))
+
+
 def test_lower_target_recall_gives_a_cheaper_knob(data: tuple[np.ndarray, np.ndarray]) -> None:
     gallery, queries = data
     loose = build_index(gallery, settings=IndexSettings(kind="ivf", target_recall=0.3), queries=queries)
