@@ -1,7 +1,8 @@
 """The batch command line, `python -m alignment COMMAND`: one module per command, `main(argv)` here.
 
-Commands: evaluate (metrics, errors and a report for a paired dataset), explain (relevance maps for one pair),
-bridge fit|apply and fusion train|apply (the learned heads on saved embeddings). Bad input ends with exit
+Commands: evaluate (metrics, errors and a report for a paired dataset), search and index (gallery search across
+modalities, and the index folders it reads), explain (relevance maps for one pair), bridge fit|apply and fusion
+train|apply (the learned heads on saved embeddings). Bad input ends with exit
 status 1 and one `error: ...` line on stderr.
 """
 
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import InputError, ModelUnavailableError
-from . import bridge, evaluate, explain, fusion
+from . import bridge, evaluate, explain, fusion, search
 from .common import Log, one_line
 
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m alignment", description="Cross-Modal Alignment Explorer, batch mode"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (evaluate, bridge, fusion, explain):
+    for command in (evaluate, search, bridge, fusion, explain):
         command.add_subcommand(commands)
     return parser
 

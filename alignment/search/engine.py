@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..space.fusion import FusionModel
 
 Galleries = Gallery | Mapping[str, Gallery]  # one gallery, or one per space of a collection
+SMALL_GAP = 0.1  # centre distance below which the note calls the gap small (CLIP's text-image gap is ~0.8)
 
 
 @dataclass(frozen=True)
@@ -255,16 +256,21 @@ def gap_note(gallery: Gallery, q: Modality, t: Modality) -> GapNote:
     across = gallery.mean_cosine(q, t)
     within = gallery.mean_cosine(t, t) if len(gallery.parts[t].rows) > 1 else None
     typical = f", two random {t} items {within:.2f}" if within is not None and np.isfinite(within) else ""
+    where = (
+        "they sit in separate regions of the space"
+        if gap >= SMALL_GAP
+        else "a small gap: the two modalities share one region of the space"
+    )
     return GapNote(
         q,
         t,
         gap,
         across,
         within,
-        f"{q} → {t} crosses modalities{bridged}. In this gallery the {q} and {t} embeddings sit in separate "
-        f"regions of the space: their centres are {gap:.2f} apart (the modality gap; 0 = none, 2 = opposite). "
-        f"A random {q}-{t} pair scores {across:.2f} on average{typical}, so a cross-modal score is high or low "
-        f"only against the other {t} results of this query, not against same-modality scores.",
+        f"{q} → {t} crosses modalities{bridged}. In this gallery the centres of the {q} and {t} embeddings are "
+        f"{gap:.2f} apart (the modality gap; 0 = none, 2 = opposite): {where}. A random {q}-{t} pair scores "
+        f"{across:.2f} on average{typical}; judge a cross-modal score against the other {t} results of this "
+        "query, not against same-modality scores.",
     )
 
 
