@@ -278,7 +278,7 @@ def add_subcommand(subparsers: Any) -> None:
         choices=["auto", "flat", "ivf", "hnsw"],
         default="auto",
         help="flat = exact; ivf / hnsw = approximate, tuned to --target-recall with recall@10 measured "
-        "(default auto: flat below 1M items per modality, hnsw from there)",
+        "(default auto: flat below 1M items per modality, ivf from there)",
     )
     i.add_argument("--target-recall", type=float, default=0.95, help="approximate kinds (default: 0.95)")
     i.add_argument("--recall-queries", type=int, default=1_000, help="sample for the recall (default: 1000)")

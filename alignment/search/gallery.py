@@ -16,9 +16,11 @@ from ..inputs.items import MODALITIES, Modality
 
 Backbone = Literal["clip", "clap"]
 BACKBONES: tuple[Backbone, ...] = ("clip", "clap")
-# Up to this many items of a modality are searched exactly with `alignment.analysis.topk`; larger ones through a
-# FAISS flat index (the same answers; see docs/BENCHMARKS.md, "Gallery search", for where FAISS starts to win).
-EXACT_MAX = 20_000
+# Up to this many items of a modality are searched exactly with `alignment.analysis.topk`, beyond it through a
+# FAISS flat index: the same answers (tests/search), but topk re-checks and re-transposes the gallery on every
+# call, which costs ~35 ms a query at 2k items and ~0.3 s at 20k, where FAISS flat takes ~0.1 ms and ~25 ms
+# (docs/BENCHMARKS.md, "Gallery search").
+EXACT_MAX = 5_000
 NATIVE: dict[Backbone, tuple[Modality, ...]] = {"clip": ("text", "image"), "clap": ("text", "audio")}
 
 
@@ -135,13 +137,12 @@ def searcher_for(
     *,
     settings: IndexSettings | None = None,
     recall_queries: np.ndarray | None = None,
-    query_rows: np.ndarray | None = None,
 ) -> ExactSearcher | VectorIndex:
     """Exact search up to EXACT_MAX vectors, else a FAISS index (flat unless `settings` asks otherwise)."""
     if settings is None and len(vectors) <= EXACT_MAX:
         return ExactSearcher(vectors)
     flat = IndexSettings(kind="flat")
-    return build_index(vectors, settings=settings or flat, queries=recall_queries, query_rows=query_rows)
+    return build_index(vectors, settings=settings or flat, queries=recall_queries)
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,8 +278,8 @@ def gallery_from_embedded(
 ) -> Gallery:
     """A gallery over embeddings in memory: exact search up to EXACT_MAX items per modality, FAISS flat beyond.
 
-    `settings` forces an index of that kind for every modality (IVF/HNSW are tuned and their recall measured
-    with a sample of all the gallery's items, every modality, as queries, each leaving itself out).
+    `settings` forces an index of that kind for every modality (IVF/HNSW are tuned and their recall measured on
+    held-out items of the modality and, as cross-modal queries, items of the gallery's other modalities).
     `sources`/`texts`: per-row media paths and full texts.
     """
     if embedded.dim != space.dim:
@@ -300,8 +301,7 @@ def gallery_from_embedded(
         rows = embedded.rows(modality)
         if rows.size:
             vectors = embedded.embeddings[rows]  # (n_m, D)
-            own = np.full(n, -1, np.int64)  # each gallery row's place in this modality's index, -1 if elsewhere
-            own[rows] = np.arange(len(rows))
-            searcher = searcher_for(vectors, settings=settings, recall_queries=embedded.embeddings, query_rows=own)
+            others = embedded.embeddings[np.setdiff1d(np.arange(n), rows)]  # (n - n_m, D) other modalities
+            searcher = searcher_for(vectors, settings=settings, recall_queries=others if len(others) else None)
             parts[modality] = Part(rows, searcher, vectors.mean(axis=0, dtype=np.float64))
     return Gallery(name or embedded.source, space, items, parts)

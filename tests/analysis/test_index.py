@@ -11,6 +11,7 @@ from conftest import ROOT
 
 from alignment.analysis.index import (
     APPROXIMATE_FROM,
+    MIN_APPROXIMATE,
     IndexSettings,
     build_index,
     read_index,
@@ -61,32 +62,32 @@ def test_flat_breaks_ties_like_topk_also_across_the_kth_place() -> None:
 
 
 @pytest.mark.parametrize("kind, knob", [("ivf", "nprobe"), ("hnsw", "efSearch")])
-def test_approximate_index_measures_its_recall(kind: str, knob: str, data: tuple[np.ndarray, np.ndarray]) -> None:
-    gallery, queries = data
-    index = build_index(gallery, settings=IndexSettings(kind=kind, target_recall=0.9), queries=queries)  # type: ignore[arg-type]
+@pytest.mark.parametrize("spread", ["clustered", "uniform"])
+def test_approximate_index_reports_the_recall_new_queries_get(kind: str, knob: str, spread: str) -> None:
+    """On uniform data a sample taken from the index itself overstated HNSW's recall (0.97 reported, 0.54 on new
+    queries, bench/bench_search.py); the held-out sample must predict what new queries get."""
+    if spread == "clustered":
+        both = clustered(3_300, 32, seed=0)  # one draw: the new queries come from the same centres
+        gallery, fresh = both[:3_000], both[3_000:]
+    else:
+        rng = np.random.default_rng(0)
+        gallery, fresh = unit(rng.standard_normal((3_000, 32))), unit(rng.standard_normal((300, 32)))
+    index = build_index(gallery, settings=IndexSettings(kind=kind, target_recall=0.9))  # type: ignore[arg-type]
     assert index.kind == kind and index.recall is not None and index.recall.knob == knob
-    assert index.recall.n_queries == len(queries)
-    exact = topk_similarity(queries, gallery, 10).indices
-    measured = recall_at_k(index.search(queries, 10).indices, exact)
-    assert measured == pytest.approx(index.recall.at_10)  # the stored number is the one a user would measure
+    assert index.recall.n_queries == 300  # a tenth of the vectors held out
     assert index.recall.at_10 >= 0.9  # the knob was raised until the target was met
-    held_out = clustered(200, 32, seed=2)
-    assert recall_at_k(index.search(held_out, 10).indices, topk_similarity(held_out, gallery, 10).indices) > 0.8
+    got = recall_at_k(index.search(fresh, 10).indices, topk_similarity(fresh, gallery, 10).indices)
+    assert abs(got - index.recall.at_10) < 0.06, (got, index.recall.at_10)
     assert f"recall@10 {index.recall.at_10:.3f}" in index.describe()
 
 
-def test_recall_leaves_each_query_out_of_its_own_neighbours(data: tuple[np.ndarray, np.ndarray]) -> None:
-    gallery, _ = data
-    settings = IndexSettings(kind="ivf", target_recall=0.6, recall_queries=len(gallery))  # every vector a query
-    index = build_index(gallery, settings=settings)
-    assert index.recall and index.recall.n_queries == len(gallery)
-
-    def others(rows: np.ndarray) -> np.ndarray:  # (N, 11) -> (N, 10) without the query itself
-        return np.stack([[r for r in row if r != q][:10] for q, row in enumerate(rows)])
-
-    exact = others(topk_similarity(gallery, gallery, 11).indices)
-    found = others(index.search(gallery, 11).indices)
-    assert index.recall.at_10 == pytest.approx(recall_at_k(found, exact))
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_every_row_keeps_its_id_in_an_approximate_index(kind: str, data: tuple[np.ndarray, np.ndarray]) -> None:
+    gallery, queries = data
+    index = build_index(gallery, settings=IndexSettings(kind=kind), queries=queries)  # type: ignore[arg-type]
+    assert index.size == len(gallery) and index.recall and index.recall.n_queries == 300 + 200
+    itself = index.search(gallery, 1).indices[:, 0]  # (N,) each vector's own nearest neighbour is itself
+    assert np.mean(itself == np.arange(len(gallery))) > 0.99
 
 
 def test_lower_target_recall_gives_a_cheaper_knob(data: tuple[np.ndarray, np.ndarray]) -> None:
@@ -99,7 +100,9 @@ def test_lower_target_recall_gives_a_cheaper_knob(data: tuple[np.ndarray, np.nda
 
 def test_auto_kind_is_flat_below_the_approximate_threshold() -> None:
     settings = IndexSettings()
-    assert settings.resolve(APPROXIMATE_FROM - 1) == "flat" and settings.resolve(APPROXIMATE_FROM) == "hnsw"
+    assert settings.resolve(APPROXIMATE_FROM - 1) == "flat" and settings.resolve(APPROXIMATE_FROM) == "ivf"
+    assert IndexSettings(kind="hnsw").resolve(MIN_APPROXIMATE - 1) == "flat"  # a few captions beside many images
+    assert IndexSettings(kind="hnsw").resolve(MIN_APPROXIMATE) == "hnsw"
     with pytest.raises(ValueError, match="unknown index kind 'lsh'"):
         IndexSettings(kind="lsh").resolve(10)  # type: ignore[arg-type]
 
@@ -124,9 +127,9 @@ def test_write_read_round_trip_and_damaged_files(data: tuple[np.ndarray, np.ndar
     path = tmp_path / "a.faiss"
     write_index(path, index)
     again = read_index(path, kind="hnsw", recall=index.recall)
-    assert again.recall == index.recall and again.faiss_index.hnsw.efSearch == index.recall.value  # type: ignore[union-attr]
+    assert again.recall == index.recall
     assert np.array_equal(again.search(queries, 10).indices, index.search(queries, 10).indices)
-    with pytest.raises(ValueError, match=r"a.faiss: holds a IndexHNSWFlat, expected a flat index"):
+    with pytest.raises(ValueError, match=r"a.faiss: holds a IndexIDMap2 of IndexHNSWFlat, expected a flat index"):
         read_index(path, kind="flat", recall=None)
     broken = tmp_path / "broken.faiss"
     broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

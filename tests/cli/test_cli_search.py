@@ -57,16 +57,15 @@ def bridge_file(encoders: Encoders, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-def gallery_file(path: Path, encoders: Encoders, modality: str) -> Path:
-    """Captions and random vectors of `modality` in the tiny space (dimension 16): an embeddings file."""
+def gallery_file(path: Path, encoders: Encoders, modality: str, n: int = 40) -> Path:
+    """Captions and n random vectors of `modality` in the tiny space (dimension 16): an embeddings file."""
     rng = np.random.default_rng(0)
     texts = ["a dog barking", "a cat", "rain on a roof", "a siren", "coffee"]
     role = encoders.clip if modality == "image" else encoders.clap
-    vectors = np.concatenate([role.encode_text(texts).numpy(), rng.standard_normal((40, role.dim))])
-    ids = texts + [f"{modality}{i}" for i in range(40)]
-    save_npz(
-        path, from_arrays(ids, ["text"] * 5 + [modality] * 40, ids, vectors, label=["x"] * 45, require_pairs=False)
-    )
+    vectors = np.concatenate([role.encode_text(texts).numpy(), rng.standard_normal((n, role.dim))])
+    ids = texts + [f"{modality}{i}" for i in range(n)]
+    modalities = ["text"] * 5 + [modality] * n
+    save_npz(path, from_arrays(ids, modalities, ids, vectors, label=["x"] * (n + 5), require_pairs=False))
     return path
 
 
@@ -111,15 +110,16 @@ def test_index_then_search_matches_the_library(
 
 
 def test_approximate_index_shows_its_recall(tiny_env, encoders: Encoders, tmp_path: Path, capsys) -> None:
-    source = gallery_file(tmp_path / "gallery.npz", encoders, "image")
+    source = gallery_file(tmp_path / "gallery.npz", encoders, "image", n=400)
     code, out, err = run(["index", str(source), "--out", str(tmp_path / "idx"), "--kind", "hnsw", "-q"], capsys)
     assert code == 0, err
-    assert "FAISS HNSW (approximate, 40 vectors): recall@10" in out
+    assert "FAISS HNSW (approximate, 400 vectors): recall@10" in out
+    assert "text   FAISS flat (exact inner product, 5 vectors)" in out  # too few captions to approximate
     code, out, err = run(
         ["search", "--index", str(tmp_path / "idx"), "--text", "a cat", "--target", "image", *TINY], capsys
     )
     assert code == 0, err
-    assert "search: image: FAISS HNSW (approximate, 40 vectors): recall@10" in out
+    assert "search: image: FAISS HNSW (approximate, 400 vectors): recall@10" in out
     assert "does not record which CLIP checkpoint" in out  # indexed without --model
 
 
