@@ -148,7 +148,9 @@ def search(
     """
     if isinstance(query, QueryVector):
         gallery = choose_gallery(galleries, query.modalities, targets)
-        if query.space.backbone != gallery.space.backbone or query.space.dim != gallery.space.dim:
+        a, b = query.space, gallery.space
+        other_model = a.model_id and b.model_id and (a.model_id, a.revision) != (b.model_id, b.revision)
+        if a.backbone != b.backbone or a.dim != b.dim or other_model:
             raise ValueError(
                 f"the query lives in the {query.space.describe()}, the gallery {gallery.name} in the "
                 f"{gallery.space.describe()}"

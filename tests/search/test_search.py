@@ -4,6 +4,7 @@ combinations, the modality gap note, and bad queries named."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,12 @@ def test_space_and_dimension_mismatches_are_refused(encoders: Encoders, examples
     vector = embed_query(Query.of(text="a cat"), space=examples["clap"].space, encoders=encoders)
     with pytest.raises(ValueError, match="the query lives in the CLAP space"):
         search(examples["clip"], vector)
+    elsewhere = embed_query(Query.of(text="a cat"), space=examples["clip"].space, encoders=encoders)
+    renamed = Gallery(
+        "other", replace(examples["clip"].space, revision="other"), examples["clip"].items, examples["clip"].parts
+    )
+    with pytest.raises(ValueError, match="the query lives in the CLIP space of 'tiny'"):
+        search(renamed, elsewhere)
     result = search(
         gallery_from_embedded(
             from_arrays(["a"], ["image"], ["p"], rng.standard_normal((1, 16)), require_pairs=False),
