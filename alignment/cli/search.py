@@ -155,7 +155,10 @@ def _galleries(
     for problem in data.problems:
         log.skipped(problem)
     bridge = _bridge(args, encoders, settings, log) if _meets_in_clip(query, targets) else None
-    return dataset_galleries(data.spaces, models=data.models, items=data.items, bridge=bridge), encoders, bridge
+    galleries = dataset_galleries(
+        data.spaces, models=data.models, items=data.items, bridge=bridge, name=data.dataset.get("name")
+    )
+    return galleries, encoders, bridge
 
 
 def _has_manifest(folder: Path) -> bool:

@@ -133,25 +133,28 @@ def dataset_galleries(
     items: Mapping[tuple[str, str], Item] | None = None,
     bridge: Bridge | None = None,
     precomputed: Space | None = None,
+    name: str | None = None,
 ) -> dict[str, Gallery]:
     """Galleries over the spaces of a dataset (`alignment.models.sources.Source.spaces`, `.models`, `.items`).
 
     Spaces named clip / clap are the app's backbones (model ids from `models`); any other space (an embeddings
     file) is described by `precomputed`, else inferred from its modalities (`infer_backbone`) with the model
-    unrecorded. With `bridge`, the CLAP space's audio is mapped into the CLIP gallery too.
+    unrecorded. With `bridge`, the CLAP space's audio is mapped into the CLIP gallery too. `name`: the dataset's,
+    for messages (default: each space's source). Items' `source` is the dataset item's (e.g. 'paired.csv line 9
+    (images/rocket.jpg)'); the decoded media are in `Source.items`.
     """
     models = models or {}
     out: dict[str, Gallery] = {}
-    for name, embedded in spaces.items():
-        if name in ("clip", "clap"):
-            model_id = models.get(name)
-            revision = models.get(f"{name}_revision")
-            space = Space(name, embedded.dim, str(model_id) if model_id else None, str(revision) if revision else None)  # type: ignore[arg-type]
+    for key, embedded in spaces.items():
+        if key in ("clip", "clap"):
+            model_id = models.get(key)
+            revision = models.get(f"{key}_revision")
+            space = Space(key, embedded.dim, str(model_id) if model_id else None, str(revision) if revision else None)  # type: ignore[arg-type]
         else:
             space = precomputed or Space(infer_backbone(embedded.modality), embedded.dim)
         if space.backbone in out:
-            raise ValueError(f"two spaces of this dataset are both {space.backbone.upper()} spaces ({name})")
-        out[space.backbone] = _with_previews(embedded, space, items, name=f"{embedded.source} ({name})")
+            raise ValueError(f"two spaces of this dataset are both {space.backbone.upper()} spaces ({key})")
+        out[space.backbone] = _with_previews(embedded, space, items, name=f"{name or embedded.source} ({key})")
     clap, clip = spaces.get("clap"), out.get("clip")
     if bridge is not None and clap is not None and "audio" in clap.modality:
         audio = clap.select(clap.rows("audio"))
@@ -167,7 +170,9 @@ def dataset_galleries(
             clip.space.revision if clip else None,
             bridge_fingerprint(bridge.method, bridge.weights),
         )
-        out["clip"] = _with_previews(joined, space, items, name=f"{clap.source} (clip, audio through the bridge)")
+        out["clip"] = _with_previews(
+            joined, space, items, name=f"{name or clap.source} (CLIP, audio through the bridge)"
+        )
     return out
 
 

@@ -187,7 +187,7 @@ class Gallery:
 
     name: str  # for messages: a file, a folder, "examples"
     space: Space
-    items: Items
+    items: Items = field(repr=False)
     parts: Mapping[Modality, Part] = field(repr=False)
 
     @property

@@ -12,6 +12,7 @@ from conftest import ROOT
 import alignment.cli as cli
 import alignment.models.factory
 from alignment.inputs.embeddings import from_arrays, save_npz
+from alignment.inputs.files import load_files
 from alignment.inputs.limits import Limits
 from alignment.inputs.text import load_texts
 from alignment.models.embed import embed_items
@@ -133,6 +134,21 @@ def test_clap_gallery_without_an_index_loads_clap_only(
     assert code == 0, err
     assert loaded_roles == ["clap"] and "CLAP space" in out
     assert out.splitlines()[5].split()[2:5] == ["text", "a", "siren"]  # the caption itself ranks first
+
+
+def test_a_manifest_is_embedded_and_searched(tiny_env, encoders: Encoders, tmp_path: Path, capsys) -> None:
+    argv = ["search", "--gallery", str(ASSETS / "paired.csv"), "--text", "a cat", "--target", "image", "-k", "2"]
+    code, out, err = run([*argv, "--out", str(tmp_path / "r.json"), *TINY], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["gallery"] == "paired.csv (clip)" and result["space"]["model_id"] == "tiny"
+    query = encoders.clip.encode_text(["a cat"]).numpy()[0]
+    images = sorted((ASSETS / "images").iterdir())
+    vectors = encoders.clip.encode_image([load_files([p], "image").items[0].payload for p in images]).numpy()
+    best = np.argsort(-(vectors @ query), kind="stable")[:2]  # (2,) brute force over the dataset's six photos
+    assert [h["source"].split("(")[-1].rstrip(")") for h in result["hits"]] == [
+        f"images/{images[i].name}" for i in best
+    ]
 
 
 def test_examples_image_to_audio_through_a_saved_bridge(tiny_env, bridge_file: Path, tmp_path: Path, capsys) -> None:
