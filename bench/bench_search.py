@@ -1,7 +1,7 @@
 """Gallery search latency: exact (numpy, torch, analysis.topk) vs FAISS flat vs IVF / HNSW, with recall@10.
 
     .venv/bin/python -m bench.bench_search [--sizes 10000,100000] [--dim 512] [--queries 200] [--batch 256]
-                                           [--data random,clustered] [--methods ...] [--json out.json]
+                                           [--data random,clustered] [--methods ...] [--threads N] [--json out.json]
 
 Per size and data kind, in one process, back to back: the gallery (N unit vectors, D = 512) and Q held-out
 queries are drawn; every method answers the same queries. Single-query latency is p50 / p95 over the Q
@@ -166,10 +166,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--data", default="random,clustered")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--threads", type=int, default=None, help="BLAS, torch and FAISS threads (default: theirs)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     args.methods = args.methods.split(",")
     import faiss
+
+    if args.threads:  # on a shared machine a second thread often waits for a core another process holds
+        import torch
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
+        threadpool_limits(args.threads)
 
     print(machine_line())
     print(
