@@ -41,8 +41,8 @@ def load_faiss() -> Any:
 class IndexSettings:
     """How to build an index; the defaults suit CLIP/CLAP galleries of 10^5-10^7 unit vectors."""
 
-    # auto: flat below APPROXIMATE_FROM vectors, IVF from there: on this project's CPU bench IVF built 5x faster
-    # than HNSW at equal recall (HNSW answers a query faster, but would take ~25 min to build 1M items on 2 cores)
+    # auto: flat below APPROXIMATE_FROM vectors, IVF from there: in bench/bench_search.py IVF built 3-5x faster than
+    # HNSW at equal recall (HNSW took 356 s for 100k items on 2 cores, so about an hour for 1M, extrapolated)
     kind: IndexKind | Literal["auto"] = "auto"
     target_recall: float = 0.95  # approximate kinds: smallest nprobe / efSearch whose recall@10 reaches this
     recall_queries: int = 1_000  # queries sampled to measure recall@10 against flat
