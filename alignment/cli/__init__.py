@@ -1,9 +1,10 @@
 """The batch command line, `python -m alignment COMMAND`: one module per command, `main(argv)` here.
 
 Commands: embed (a collection of any size into parquet shards), evaluate (metrics, errors and a report for a
-paired dataset), explain (relevance maps for one pair), bridge fit|apply and fusion train|apply (the learned
-heads on saved embeddings), tags list|export|import (hand tags of one owner). Bad input ends with exit status 1
-and one `error: ...` line on stderr.
+paired dataset), search and index (gallery search across modalities, and the index folders it reads), explain
+(relevance maps for one pair), bridge fit|apply and fusion train|apply (the learned heads on saved embeddings),
+tags list|export|import (hand tags of one owner). Bad input ends with exit status 1 and one `error: ...` line on
+stderr.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import InputError, ModelUnavailableError
-from . import bridge, embed, evaluate, explain, fusion, tags
+from . import bridge, embed, evaluate, explain, fusion, search, tags
 from .common import Log, one_line
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m alignment", description="Cross-Modal Alignment Explorer, batch mode"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (embed, evaluate, bridge, fusion, explain, tags):
+    for command in (embed, evaluate, search, bridge, fusion, explain, tags):
         command.add_subcommand(commands)
     return parser
 
