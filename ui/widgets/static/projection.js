@@ -1,0 +1,326 @@
+// The projection island (ui/widgets/projection.py): a plotly scattergl of one space, a hover card, a selection
+// panel. Runs as gradio's js_on_load, so `element`, `trigger`, `props`, `server` and `watch` are given.
+// Every id, caption and label is written with textContent or as an attribute value, never as HTML.
+const CHUNK = "__PLOTLY_CHUNK__";
+const TAGS = __TAGS__;
+const root = element;
+const box = root.querySelector(".xp");  // carries data-height in, and data-drawn / data-selected out (for tests)
+const q = (sel) => root.querySelector(sel);
+const plotDiv = q(".xp-plot");
+const S = {
+  view: null, xy: null, colour: null, traceRows: [], selected: null, colours: new Map(), cards: new Map(),
+  hoverTimer: null, wanted: -1, lines: false, linesTrace: null, bound: false,
+};
+
+function plotlyUrl() {
+  // Gradio's frontend ships the full plotly.js as a lazy chunk beside its index script; import it from there.
+  const index = document.querySelector('script[type="module"][src*="/assets/index-"]');
+  const base = index ? index.src : new URL("assets/", document.baseURI).href;
+  return new URL(CHUNK, base).href;
+}
+async function plotly() {
+  if (!window.Plotly) await import(plotlyUrl());  // the chunk sets window.Plotly
+  return window.Plotly;
+}
+function bytes(b64) {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+const f32 = (b64) => new Float32Array(bytes(b64).buffer);
+const i32 = (b64) => new Int32Array(bytes(b64).buffer);
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+};
+const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
+function status(text) { q(".xp-status").textContent = text; }
+async function call(name, arg) {
+  try {
+    const out = await server["xp_" + name](arg);
+    if (out && out.error) { status(out.error); return null; }
+    return out;
+  } catch (err) { status(`The server did not answer (${name}): ${err}`); return null; }
+}
+
+// ---------------------------------------------------------------------------- drawing
+function pointSize(n) { return n <= 2000 ? 7 : n <= 20000 ? 4 : 2.5; }
+
+function traces() {
+  const n = S.view.n, xy = S.xy, c = S.colour, out = [], rows = [];
+  const size = pointSize(n);
+  const base = { type: "scattergl", mode: "markers", hoverinfo: "none", selected: { marker: { opacity: 1 } },
+                 unselected: { marker: { opacity: 0.12 } } };
+  if (c.kind === "category") {
+    const codes = bytes(c.codes);
+    const counts = new Int32Array(c.categories.length);
+    for (let i = 0; i < n; i++) counts[codes[i]]++;
+    const idx = c.categories.map((_, k) => new Int32Array(counts[k]));
+    const fill = new Int32Array(c.categories.length);
+    for (let i = 0; i < n; i++) { const k = codes[i]; idx[k][fill[k]++] = i; }
+    c.categories.forEach((name, k) => {
+      const r = idx[k], x = new Float32Array(r.length), y = new Float32Array(r.length);
+      for (let j = 0; j < r.length; j++) { x[j] = xy[2 * r[j]]; y[j] = xy[2 * r[j] + 1]; }
+      out.push({ ...base, x, y, name: `${name} (${r.length.toLocaleString()})`,
+                 marker: { size, color: c.colours[k], opacity: 0.85 } });
+      rows.push(r);
+    });
+  } else {
+    const v = f32(c.values);
+    const has = [], none = [];
+    for (let i = 0; i < n; i++) (Number.isNaN(v[i]) ? none : has).push(i);
+    for (const [r, named] of [[Int32Array.from(has), true], [Int32Array.from(none), false]]) {
+      if (!r.length) continue;
+      const x = new Float32Array(r.length), y = new Float32Array(r.length), col = new Float32Array(r.length);
+      for (let j = 0; j < r.length; j++) { x[j] = xy[2 * r[j]]; y[j] = xy[2 * r[j] + 1]; col[j] = v[r[j]]; }
+      out.push(named
+        ? { ...base, x, y, name: `${c.title} (${r.length.toLocaleString()})`, showlegend: false,
+            marker: { size, color: col, colorscale: c.scale, cmin: c.bounds[0], cmax: c.bounds[1], opacity: 0.9,
+                      colorbar: { title: { text: c.title, side: "right" }, thickness: 12, len: 0.8 } } }
+        : { ...base, x, y, name: `no margin (${r.length.toLocaleString()})`, marker: { size, color: "#a3a3a3", opacity: 0.6 } });
+      rows.push(r);
+    }
+  }
+  S.traceRows = rows;
+  if (S.linesTrace) out.push(S.linesTrace);
+  return out;
+}
+
+function layout() {
+  const narrow = root.clientWidth < 700;
+  return {
+    height: Number(box.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
+    margin: { l: 8, r: 8, t: 8, b: 8 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
+    legend: narrow ? { orientation: "h", y: -0.02, yanchor: "top", font: { size: 11 } }
+                   : { x: 0.01, y: 0.99, bgcolor: "rgba(255,255,255,0.75)", font: { size: 11 } },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+  };
+}
+
+async function draw() {
+  const P = await plotly();
+  const t0 = performance.now();
+  await P.react(plotDiv, traces(), layout(), {
+    displaylogo: false, responsive: true, scrollZoom: true,
+    modeBarButtonsToRemove: ["toImage", "autoScale2d", "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"],
+  });
+  box.dataset.drawMs = String(Math.round(performance.now() - t0));
+  box.dataset.drawn = S.view.token + ":" + S.colour.by;
+  if (!S.bound) bind();
+}
+
+function bind() {
+  S.bound = true;
+  plotDiv.on("plotly_hover", (ev) => {
+    const p = ev.points && ev.points[0];
+    const rows = p && S.traceRows[p.curveNumber];
+    if (!rows) return;
+    const row = rows[p.pointIndex];
+    tip(row, ev.event);
+    clearTimeout(S.hoverTimer);
+    S.hoverTimer = setTimeout(() => showCard(row), 60);
+  });
+  plotDiv.on("plotly_unhover", () => { q(".xp-tip").hidden = true; clearTimeout(S.hoverTimer); });
+  plotDiv.on("plotly_click", (ev) => {
+    const p = ev.points && ev.points[0];
+    const rows = p && S.traceRows[p.curveNumber];
+    if (!rows) return;
+    const row = rows[p.pointIndex];
+    showCard(row).then((card) => { if (card) open(card); });
+  });
+  plotDiv.on("plotly_selected", (ev) => select(ev));
+  plotDiv.on("plotly_deselect", () => select(null));
+}
+
+function tip(row, mouse) {
+  const t = q(".xp-tip");
+  const card = S.cards.get(row);
+  t.textContent = card ? `${card.id} · ${card.modality}` : `point ${row}`;
+  const box = root.getBoundingClientRect();
+  t.style.left = `${Math.min(mouse.clientX - box.left + 12, root.clientWidth - 200)}px`;
+  t.style.top = `${mouse.clientY - box.top + 12}px`;
+  t.hidden = false;
+}
+
+// ---------------------------------------------------------------------------- the hover card
+async function showCard(row) {
+  S.wanted = row;
+  let card = S.cards.get(row);
+  if (!card) {
+    card = await call("card", { token: S.view.token, row });
+    if (!card) return null;
+    if (S.cards.size > 300) S.cards.delete(S.cards.keys().next().value);
+    S.cards.set(row, card);
+  }
+  if (S.wanted === row) renderCard(card);
+  return card;
+}
+
+function media(preview, cls) {
+  const box = el("div", cls);
+  if (preview.image) { const img = el("img"); img.src = preview.image; img.alt = ""; box.append(img); }
+  if (preview.audio) { const a = el("audio"); a.controls = true; a.preload = "auto"; a.src = preview.audio; box.append(a); }
+  if (preview.text) box.append(el("p", "xp-text", preview.text));
+  if (!preview.image && !preview.audio && !preview.text) box.append(el("p", "xp-muted", "no content (precomputed embedding)"));
+  return box;
+}
+
+function renderCard(card) {
+  const box = q(".xp-card");
+  box.replaceChildren();
+  box.dataset.row = String(card.row);
+  const head = el("div", "xp-card-head");
+  head.append(el("strong", "xp-id", card.id), el("span", "xp-chip", card.modality));
+  box.append(head, media(card.preview, "xp-media"));
+  const facts = el("dl", "xp-facts");
+  const add = (k, v) => { if (v === null || v === undefined || v === "") return; facts.append(el("dt", null, k), el("dd", null, v)); };
+  add("pair", card.pair); add("label", card.label); add("cluster", card.cluster);
+  add("tags", card.tags.join(", "));
+  for (const o of card.outcomes) add(o.direction, o.rank === 1 ? `right (won by ${fmt(-o.margin)})` : `truth ranked ${o.rank}, lost by ${fmt(o.margin)}`);
+  box.append(facts);
+  const openBtn = el("button", "xp-btn", "Open");
+  openBtn.type = "button";
+  openBtn.addEventListener("click", () => open(card));
+  box.append(openBtn);
+}
+
+function open(card) {
+  trigger("open", { token: S.view.token, space: S.view.space, row: card.row, id: card.id, modality: card.modality, pair: card.pair });
+}
+
+// ---------------------------------------------------------------------------- selection
+async function select(ev) {
+  const picked = [];
+  if (ev && ev.points) for (const p of ev.points) { const rows = S.traceRows[p.curveNumber]; if (rows) picked.push(rows[p.pointIndex]); }
+  S.selected = picked.length ? Int32Array.from(picked).sort() : null;
+  const panel = q(".xp-sel");
+  if (!S.selected) { panel.hidden = true; if (S.lines) lines(); return; }
+  panel.hidden = false;
+  q(".xp-sel-count").textContent = `${S.selected.length.toLocaleString()} selected`;
+  box.dataset.selected = String(S.selected.length);
+  const rows = Array.from(S.selected);
+  const out = await call("selected", { token: S.view.token, rows });
+  if (!out) return;
+  renderSelection(out);
+  trigger("selection", { token: S.view.token, space: S.view.space, rows });
+  if (S.lines) lines();
+}
+
+function renderSelection(out) {
+  const s = out.stats;
+  const stats = q(".xp-sel-stats");
+  stats.replaceChildren();
+  const add = (k, v) => { const d = el("div", "xp-stat"); d.append(el("span", "xp-stat-v", v), el("span", "xp-stat-k", k)); stats.append(d); };
+  add("R@1", s.r1 === null ? "–" : fmt(s.r1, 2));
+  add("mean margin", fmt(s.mean_margin));
+  add("errors", s.errors.toLocaleString());
+  add("by modality", Object.entries(s.by_modality).map(([m, k]) => `${k} ${m}`).join(" · "));
+  const grid = q(".xp-grid");
+  grid.replaceChildren();
+  for (const item of out.items) {
+    const b = el("button", `xp-thumb xp-${item.modality}`);
+    b.type = "button";
+    b.dataset.row = String(item.row);
+    b.title = item.id;
+    if (item.preview.image) { const img = el("img"); img.src = item.preview.image; img.alt = item.id; img.loading = "lazy"; b.append(img); }
+    else if (item.modality === "audio") b.append(el("span", "xp-note", `♪ ${fmt(item.preview.seconds, 1)} s`));
+    else b.append(el("span", "xp-snip", item.preview.text || item.id));
+    b.addEventListener("click", () => showCard(item.row));
+    grid.append(b);
+  }
+  const more = out.n - out.items.length;
+  q(".xp-more").textContent = more > 0 ? `and ${more.toLocaleString()} more (export to see them all)` : "";
+}
+
+async function tagAll(tag) {
+  if (!S.selected || !tag) return;
+  const out = await call("tag", { token: S.view.token, rows: Array.from(S.selected), tag });
+  if (!out) return;
+  status(out.message);
+  S.colours.delete("tag");
+  S.cards.clear();
+  if (S.colour.by === "tag") await recolour("tag");
+}
+
+async function recolour(by) {
+  let c = S.colours.get(by);
+  if (!c) {
+    c = await call("colour", { token: S.view.token, by });
+    if (!c) return;
+    if (by !== "tag") S.colours.set(by, c);
+  }
+  S.colour = c;
+  await draw();
+}
+
+async function lines() {
+  if (!S.lines) { S.linesTrace = null; await draw(); return; }
+  const out = await call("lines", { token: S.view.token, rows: S.selected ? Array.from(S.selected) : null });
+  if (!out) return;
+  const pairs = i32(out.pairs), m = pairs.length / 2;
+  const x = new Float32Array(3 * m), y = new Float32Array(3 * m);
+  for (let j = 0; j < m; j++) {
+    const a = pairs[2 * j], b = pairs[2 * j + 1];
+    x[3 * j] = S.xy[2 * a]; y[3 * j] = S.xy[2 * a + 1]; x[3 * j + 1] = S.xy[2 * b]; y[3 * j + 1] = S.xy[2 * b + 1];
+    x[3 * j + 2] = NaN; y[3 * j + 2] = NaN;
+  }
+  S.linesTrace = { type: "scattergl", mode: "lines", x, y, hoverinfo: "skip", name: `true pairs (${m.toLocaleString()})`,
+                   line: { width: 1, color: "rgba(60,60,60,0.35)" } };
+  if (out.total > m) status(`Showing ${m.toLocaleString()} of ${out.total.toLocaleString()} true-pair lines: select points to see theirs.`);
+  await draw();
+}
+
+// ---------------------------------------------------------------------------- controls
+root.addEventListener("change", (event) => {
+  const t = event.target;
+  if (t.matches(".xp-colour")) recolour(t.value);
+  if (t.matches(".xp-lines")) { S.lines = t.checked; lines(); }
+});
+root.addEventListener("click", (event) => {
+  const b = event.target.closest("button[data-act]");
+  if (!b || !S.view) return;
+  const act = b.dataset.act;
+  if (act === "tag") tagAll(b.dataset.tag);
+  if (act === "custom") tagAll(q(".xp-custom").value.trim());
+  if (act === "csv" || act === "parquet") {
+    if (!S.selected) return;
+    status(`Preparing ${act.toUpperCase()} of ${S.selected.length.toLocaleString()} points: the file appears below.`);
+    trigger("export", { token: S.view.token, rows: Array.from(S.selected), format: act });
+  }
+  if (act === "clear") { window.Plotly && window.Plotly.restyle(plotDiv, { selectedpoints: [null] }); select(null); }
+});
+q(".xp-custom").addEventListener("keydown", (event) => { if (event.key === "Enter") tagAll(event.target.value.trim()); });
+
+function reset(message) {
+  S.view = null; S.selected = null; S.cards.clear(); S.colours.clear(); S.linesTrace = null;
+  q(".xp-sel").hidden = true;
+  q(".xp-card").replaceChildren(el("p", "xp-muted", "Hover a point to see it here; click to open it; lasso or box-select to fill the selection panel."));
+  q(".xp-empty").textContent = message || "";
+  q(".xp-empty").hidden = !message;
+}
+
+async function load() {
+  let v = null;
+  try { v = props.value ? JSON.parse(props.value) : null; } catch (err) { v = { message: `Unreadable projection data (${err})` }; }
+  if (!v || !v.token) { reset(v && v.message ? v.message : "Nothing to project yet."); if (window.Plotly) window.Plotly.purge(plotDiv); S.bound = false; return; }
+  reset("");
+  S.view = v;
+  S.xy = f32(v.xy);
+  S.colour = v.colour;
+  S.colours.set(v.colour.by, v.colour);
+  const pick = q(".xp-colour");
+  pick.replaceChildren(...v.colour_by.map((b) => { const o = el("option", null, b); o.value = b; return o; }));
+  pick.value = v.colour.by;
+  q(".xp-lines").checked = false; S.lines = false;
+  q(".xp-title").textContent = `${v.space} space · ${v.n.toLocaleString()} points${v.method ? " · " + v.method.toUpperCase() : ""}`;
+  const tags = q(".xp-tags");
+  tags.replaceChildren(...TAGS.map((t, i) => { const b = el("button", "xp-btn", `${i + 1} ${t}`); b.type = "button"; b.dataset.act = "tag"; b.dataset.tag = t; return b; }));
+  q(".xp-custom-row").hidden = !v.can_tag; tags.hidden = !v.can_tag;
+  status("");
+  try { await draw(); } catch (err) { status(`Could not draw the projection: ${err}`); }
+}
+watch("value", load);
+load();
