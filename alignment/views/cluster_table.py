@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from ..analysis.clusters import ClusterStats, Clusters, cluster_stats
+from ..analysis.clusters import Clusters, ClusterStats, cluster_stats
 from .points import PointSet
 
 CLUSTER_COLUMNS = ["cluster", "name", "size", "queries", "R@1", "errors", "error rate", "mean margin"]

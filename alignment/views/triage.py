@@ -51,7 +51,7 @@ class ErrorTable:
 def error_table(evaluation: Evaluation, *, clusters: Mapping[str, Clusters] | None = None) -> ErrorTable:
     """The errors of `evaluation` as an ErrorTable; `clusters[space]` names each query's cluster."""
     errors = evaluation.errors
-    directions = tuple(evaluation.directions)
+    directions = tuple(dict.fromkeys([*evaluation.directions, *(e.direction for e in errors)]))
     where = {d: i for i, d in enumerate(directions)}
     clusters = clusters or {}
 

@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +222,7 @@ def demo_set(
     )
 
 
+@lru_cache(maxsize=2)
 def scale_points(n_points: int, *, seed: int = 0) -> tuple[PointSet, np.ndarray, dict[tuple[str, str], Item]]:
     """`n_points` planted points for the scale check: real media and captions, PCA coordinates, and no
     evaluation (scoring 100k items takes minutes here; the check is about drawing, hovering and selecting).

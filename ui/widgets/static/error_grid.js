@@ -66,7 +66,8 @@ async function fetchBlock(b) {
   G.blocks.set(b, out.rows);
   spacer.style.height = `${G.total * ROW_H}px`;
   q(".eg-count").textContent = `${out.total.toLocaleString()} of ${G.view.facets.total.toLocaleString()} errors`;
-  root.dataset.total = String(out.total);
+  q(".eg").dataset.total = String(out.total);
+  q(".eg").dataset.rowsAt = String(Math.round(performance.now()));  // ms since navigation: the bench reads it
   render();
 }
 function rowAt(i) { const b = G.blocks.get(Math.floor(i / BLOCK)); return b ? b[i % BLOCK] : undefined; }

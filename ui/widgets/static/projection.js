@@ -4,7 +4,7 @@
 const CHUNK = "__PLOTLY_CHUNK__";
 const TAGS = __TAGS__;
 const root = element;
-const box = root.querySelector(".xp");  // carries data-height in, and data-drawn / data-selected out (for tests)
+const frame = root.querySelector(".xp");  // carries data-height in, and data-drawn / data-selected out (for tests)
 const q = (sel) => root.querySelector(sel);
 const plotDiv = q(".xp-plot");
 const S = {
@@ -19,7 +19,11 @@ function plotlyUrl() {
   return new URL(CHUNK, base).href;
 }
 async function plotly() {
-  if (!window.Plotly) await import(plotlyUrl());  // the chunk sets window.Plotly
+  if (!window.Plotly) {
+    const t0 = performance.now();
+    await import(plotlyUrl());  // the chunk sets window.Plotly
+    frame.dataset.importMs = String(Math.round(performance.now() - t0));
+  }
   return window.Plotly;
 }
 function bytes(b64) {
@@ -92,7 +96,7 @@ function traces() {
 function layout() {
   const narrow = root.clientWidth < 700;
   return {
-    height: Number(box.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
+    height: Number(frame.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
     margin: { l: 8, r: 8, t: 8, b: 8 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
     legend: narrow ? { orientation: "h", y: -0.02, yanchor: "top", font: { size: 11 } }
                    : { x: 0.01, y: 0.99, bgcolor: "rgba(255,255,255,0.75)", font: { size: 11 } },
@@ -103,12 +107,15 @@ function layout() {
 async function draw() {
   const P = await plotly();
   const t0 = performance.now();
-  await P.react(plotDiv, traces(), layout(), {
+  const data = traces();
+  frame.dataset.tracesMs = String(Math.round(performance.now() - t0));
+  await P.react(plotDiv, data, layout(), {
     displaylogo: false, responsive: true, scrollZoom: true,
     modeBarButtonsToRemove: ["toImage", "autoScale2d", "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"],
   });
-  box.dataset.drawMs = String(Math.round(performance.now() - t0));
-  box.dataset.drawn = S.view.token + ":" + S.colour.by;
+  frame.dataset.drawMs = String(Math.round(performance.now() - t0));
+  frame.dataset.drawn = S.view.token + ":" + S.colour.by;
+  frame.dataset.drawnAt = String(Math.round(performance.now()));  // ms since navigation: the bench reads these
   if (!S.bound) bind();
 }
 
@@ -123,7 +130,7 @@ function bind() {
     clearTimeout(S.hoverTimer);
     S.hoverTimer = setTimeout(() => showCard(row), 60);
   });
-  plotDiv.on("plotly_unhover", () => { q(".xp-tip").hidden = true; clearTimeout(S.hoverTimer); });
+  plotDiv.on("plotly_unhover", () => { q(".xp-tip").hidden = true; S.tipRow = -1; clearTimeout(S.hoverTimer); });
   plotDiv.on("plotly_click", (ev) => {
     const p = ev.points && ev.points[0];
     const rows = p && S.traceRows[p.curveNumber];
@@ -138,7 +145,8 @@ function bind() {
 function tip(row, mouse) {
   const t = q(".xp-tip");
   const card = S.cards.get(row);
-  t.textContent = card ? `${card.id} · ${card.modality}` : `point ${row}`;
+  S.tipRow = row;
+  t.textContent = card ? `${card.id} · ${card.modality}` : "…";
   const box = root.getBoundingClientRect();
   t.style.left = `${Math.min(mouse.clientX - box.left + 12, root.clientWidth - 200)}px`;
   t.style.top = `${mouse.clientY - box.top + 12}px`;
@@ -156,6 +164,8 @@ async function showCard(row) {
     S.cards.set(row, card);
   }
   if (S.wanted === row) renderCard(card);
+  const t = q(".xp-tip");
+  if (S.tipRow === row && !t.hidden) t.textContent = `${card.id} · ${card.modality}`;
   return card;
 }
 
@@ -172,6 +182,7 @@ function renderCard(card) {
   const box = q(".xp-card");
   box.replaceChildren();
   box.dataset.row = String(card.row);
+  frame.dataset.cardAt = String(Math.round(performance.now()));
   const head = el("div", "xp-card-head");
   head.append(el("strong", "xp-id", card.id), el("span", "xp-chip", card.modality));
   box.append(head, media(card.preview, "xp-media"));
@@ -196,11 +207,12 @@ async function select(ev) {
   const picked = [];
   if (ev && ev.points) for (const p of ev.points) { const rows = S.traceRows[p.curveNumber]; if (rows) picked.push(rows[p.pointIndex]); }
   S.selected = picked.length ? Int32Array.from(picked).sort() : null;
+  frame.selectedRows = S.selected;  // read by the browser tests
   const panel = q(".xp-sel");
   if (!S.selected) { panel.hidden = true; if (S.lines) lines(); return; }
   panel.hidden = false;
   q(".xp-sel-count").textContent = `${S.selected.length.toLocaleString()} selected`;
-  box.dataset.selected = String(S.selected.length);
+  frame.dataset.selected = String(S.selected.length);
   const rows = Array.from(S.selected);
   const out = await call("selected", { token: S.view.token, rows });
   if (!out) return;
@@ -210,6 +222,7 @@ async function select(ev) {
 }
 
 function renderSelection(out) {
+  frame.dataset.panelAt = String(Math.round(performance.now()));
   const s = out.stats;
   const stats = q(".xp-sel-stats");
   stats.replaceChildren();
@@ -303,6 +316,7 @@ function reset(message) {
 }
 
 async function load() {
+  frame.dataset.valueAt = String(Math.round(performance.now()));
   let v = null;
   try { v = props.value ? JSON.parse(props.value) : null; } catch (err) { v = { message: `Unreadable projection data (${err})` }; }
   if (!v || !v.token) { reset(v && v.message ? v.message : "Nothing to project yet."); if (window.Plotly) window.Plotly.purge(plotDiv); S.bound = false; return; }
