@@ -18,7 +18,7 @@ from ..store.tags import TAGS, error_key
 
 ColourBy = Literal["modality", "outcome", "label", "tag", "cluster", "margin"]
 COLOUR_BY: tuple[str, ...] = get_args(ColourBy)
-MAX_CATEGORIES = 24  # legend entries; the rarest categories beyond this are drawn as one "other"
+MAX_CATEGORIES = 40  # legend entries; the rarest categories beyond this are drawn as one "other"
 GREY = "#a3a3a3"  # none / other / noise / not a query
 MODALITY_COLOURS = {"text": "#2563eb", "image": "#ea580c", "audio": "#059669"}
 OUTCOME_COLOURS = {"error": "#dc2626", "correct": "#16a34a", "not a query": GREY}

@@ -105,7 +105,7 @@ def test_category_codes_name_the_right_points(points) -> None:
 
 
 def test_many_labels_fold_into_other(points) -> None:
-    many = type(points)(**{**points.__dict__, "label": tuple(f"label {i % 40}" for i in range(len(points)))})
+    many = type(points)(**{**points.__dict__, "label": tuple(f"label {i % 60}" for i in range(len(points)))})
     c = colouring(many, "label")
     assert len(c.categories) == MAX_CATEGORIES and c.categories[-1] == "other"
     assert sum(c.counts) == len(points) and c.colours[-1] == GREY

@@ -34,6 +34,10 @@ DIM = 64
 CONFUSED = {"garden": "birds", "machines": "paper"}  # planted close to the other one, with less detail per pair:
 # the model mixes these up
 HOSTILE = "<img src=x onerror=alert(1)>"
+SPREAD = 0.45  # a photo's or clip's spot around its concept centre (per dimension)
+DETAIL = 0.22  # a pair's own offset from its spot: what tells pairs of one file apart
+DETAIL_CONFUSED = 0.1  # the same in the confused concepts: the model sees less detail there
+NOISE = 0.12  # per item
 
 PHOTOS: dict[str, tuple[str, list[str]]] = {  # file -> (concept, captions)
     "bird.bmp": ("birds", ["a small bird perched on a branch", "a songbird with brown feathers on a twig"]),
@@ -159,7 +163,7 @@ def demo_set(
     for near, other in CONFUSED.items():
         if near in centre and other in centre:
             centre[near] = 0.75 * centre[other] + 0.25 * centre[near]
-    spot = {m.item.sha256: centre[m.concept] + rng.standard_normal(DIM) * 0.45 for m in library}
+    spot = {m.item.sha256: centre[m.concept] + rng.standard_normal(DIM) * SPREAD for m in library}
     gap = rng.standard_normal(DIM) * 0.12
     picks = rng.integers(0, len(library), n_pairs)
     wrong = rng.random(n_pairs) < data_errors
@@ -171,7 +175,7 @@ def demo_set(
         caption = str(rng.choice(told.captions))
         key = f"p{i:05d}"
         blurred = media.concept in CONFUSED or media.concept in CONFUSED.values()
-        offset = rng.standard_normal(DIM) * (0.1 if blurred else 0.22)  # the model sees less detail there
+        offset = rng.standard_normal(DIM) * (DETAIL_CONFUSED if blurred else DETAIL)
         if hostile and i % 50 == 7:
             caption = f"{HOSTILE} {caption}"
             key = f"{key} {HOSTILE}"
@@ -197,7 +201,7 @@ def demo_set(
             modality.append(m)
             pair.append(key)
             label.append(lab)
-            vectors.append(vector + rng.standard_normal(DIM) * 0.12)
+            vectors.append(vector + rng.standard_normal(DIM) * NOISE)
             captions.append(caption)
             items[(m, item_id)] = text_item or Item(
                 item_id, m, media.item.payload, media.item.sha256, media.item.source

@@ -43,7 +43,7 @@ def planted(n_pairs: int, method: str, hostile: bool):
 def build_demo(
     *,
     n_pairs: int = 600,
-    method: str = "auto",
+    method: str = "pca",
     hostile: bool = False,
     new_tagger: Callable[[], Tagger] = MemoryTagger,
     cache_dir: str | Path | None = None,
@@ -145,13 +145,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=600, help="planted pairs (each a caption and a photo or clip)")
     parser.add_argument("--points", type=int, default=0, help="draw N unevaluated points instead (the scale check)")
-    parser.add_argument("--pca", action="store_true", help="PCA instead of UMAP (faster to start)")
+    parser.add_argument("--umap", action="store_true", help="UMAP instead of PCA (the planted spots become dots)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
     demo = (
         build_scale_demo(args.points)
         if args.points
-        else build_demo(n_pairs=args.pairs, method="pca" if args.pca else "auto")
+        else build_demo(n_pairs=args.pairs, method="auto" if args.umap else "pca")
     )
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), server_port=args.port)
 

@@ -24,7 +24,7 @@ import numpy as np
 from alignment.store.tags import TAGS
 from alignment.views.points import COLOUR_BY, ColourBy, PointSet, colouring, pair_lines, points_payload, rows_from
 from alignment.views.points import b64 as encode
-from alignment.views.previews import preview
+from alignment.views.previews import AUDIO_SECONDS, preview
 from alignment.views.selection import (
     EXPORT_FORMATS,
     point_card,
@@ -106,7 +106,12 @@ class ProjectionExplorer:
             json.dumps({"message": "Nothing to project yet."}),
             html_template=TEMPLATE.replace('class="xp"', f'class="xp" data-height="{int(height)}"'),
             css_template=CSS,
-            js_on_load=static_js("projection.js", PLOTLY_CHUNK=plotly_chunk(), TAGS=json.dumps(list(TAGS))),
+            js_on_load=static_js(
+                "projection.js",
+                PLOTLY_CHUNK=plotly_chunk(),
+                TAGS=json.dumps(list(TAGS)),
+                AUDIO_SECONDS=f"{AUDIO_SECONDS:g}",
+            ),
             server_functions=functions,
             elem_id=elem_id,
             padding=False,

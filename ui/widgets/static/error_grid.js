@@ -96,7 +96,7 @@ function render() {
 function cell(role, side, score) {
   const c = el("div", "eg-cell");
   const head = el("div", "eg-cell-head");
-  head.append(el("span", "eg-role", role), el("span", "eg-score", score === null ? "" : fmt(score)));
+  head.append(el("span", "eg-role", role), el("span", "eg-score", score === null ? "" : `cos ${fmt(score)}`));
   c.append(head);
   const p = side.preview;
   if (p.image) { const img = el("img"); img.src = p.image; img.alt = side.id; c.append(img); }
@@ -161,12 +161,14 @@ async function tag(tagName) {
   const r = rowAt(G.cur);
   const keys = bulk ? [...G.selected] : r ? [r.key] : [];
   if (!keys.length) return;
+  // Shown at once, and the cursor moves at once, so keys pressed faster than the server answers act on the
+  // rows the user sees; a refusal puts the old tags back.
+  const tagged = new Set(keys), before = new Map();
+  for (const rows of G.blocks.values()) for (const row of rows) if (tagged.has(row.key)) { before.set(row, row.tag); row.tag = tagName; }
+  if (!bulk) move(G.cur + 1); else render();
   const out = await call("tag", { token: G.view.token, keys, tag: tagName });
-  if (!out) return;
-  const tagged = new Set(keys);
-  for (const rows of G.blocks.values()) for (const row of rows) if (tagged.has(row.key)) row.tag = tagName;
+  if (!out) { for (const [row, old] of before) row.tag = old; render(); return; }
   status(out.message);
-  if (!bulk) move(G.cur + 1); else render();  // one at a time: tag and go on to the next
 }
 
 function open(i) {

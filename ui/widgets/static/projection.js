@@ -3,6 +3,7 @@
 // Every id, caption and label is written with textContent or as an attribute value, never as HTML.
 const CHUNK = "__PLOTLY_CHUNK__";
 const TAGS = __TAGS__;
+const AUDIO_SECONDS = __AUDIO_SECONDS__;
 const root = element;
 const frame = root.querySelector(".xp");  // carries data-height in, and data-drawn / data-selected out (for tests)
 const q = (sel) => root.querySelector(sel);
@@ -65,13 +66,16 @@ function traces() {
     const idx = c.categories.map((_, k) => new Int32Array(counts[k]));
     const fill = new Int32Array(c.categories.length);
     for (let i = 0; i < n; i++) { const k = codes[i]; idx[k][fill[k]++] = i; }
-    c.categories.forEach((name, k) => {
+    // drawn last = on top: the first categories (errors, tags, clusters) over the last (correct, untagged, noise);
+    // the legend is reversed back, so it still reads in category order
+    for (let k = c.categories.length - 1; k >= 0; k--) {
+      const name = c.categories[k];
       const r = idx[k], x = new Float32Array(r.length), y = new Float32Array(r.length);
       for (let j = 0; j < r.length; j++) { x[j] = xy[2 * r[j]]; y[j] = xy[2 * r[j] + 1]; }
       out.push({ ...base, x, y, name: `${name} (${r.length.toLocaleString()})`,
                  marker: { size, color: c.colours[k], opacity: 0.85 } });
       rows.push(r);
-    });
+    }
   } else {
     const v = f32(c.values);
     const has = [], none = [];
@@ -95,11 +99,14 @@ function traces() {
 
 function layout() {
   const narrow = root.clientWidth < 700;
+  const many = S.colour.kind === "category" && S.colour.categories.length > 8;  // a long legend goes beside the plot
+  const legend = { font: { size: 11 }, traceorder: "reversed", itemsizing: "constant" };
   return {
-    height: Number(frame.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
+    height: narrow ? Math.max(320, Math.round(root.clientWidth * 1.05)) : Number(frame.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
     margin: { l: 8, r: 8, t: 8, b: 8 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
-    legend: narrow ? { orientation: "h", y: -0.02, yanchor: "top", font: { size: 11 } }
-                   : { x: 0.01, y: 0.99, bgcolor: "rgba(255,255,255,0.75)", font: { size: 11 } },
+    legend: narrow ? { ...legend, orientation: "h", y: -0.02, yanchor: "top" }
+          : many ? { ...legend, x: 1.01, xanchor: "left", y: 1 }
+          : { ...legend, x: 0.01, y: 0.99, bgcolor: "rgba(255,255,255,0.75)" },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
   };
 }
@@ -172,7 +179,10 @@ async function showCard(row) {
 function media(preview, cls) {
   const box = el("div", cls);
   if (preview.image) { const img = el("img"); img.src = preview.image; img.alt = ""; box.append(img); }
-  if (preview.audio) { const a = el("audio"); a.controls = true; a.preload = "auto"; a.src = preview.audio; box.append(a); }
+  if (preview.audio) {
+    const a = el("audio"); a.controls = true; a.preload = "auto"; a.src = preview.audio; box.append(a);
+    if (preview.seconds > AUDIO_SECONDS) box.append(el("p", "xp-muted", `the first ${AUDIO_SECONDS} s of ${fmt(preview.seconds, 1)} s`));
+  }
   if (preview.text) box.append(el("p", "xp-text", preview.text));
   if (!preview.image && !preview.audio && !preview.text) box.append(el("p", "xp-muted", "no content (precomputed embedding)"));
   return box;
@@ -332,7 +342,7 @@ async function load() {
   q(".xp-title").textContent = `${v.space} space · ${v.n.toLocaleString()} points${v.method ? " · " + v.method.toUpperCase() : ""}`;
   const tags = q(".xp-tags");
   tags.replaceChildren(...TAGS.map((t, i) => { const b = el("button", "xp-btn", `${i + 1} ${t}`); b.type = "button"; b.dataset.act = "tag"; b.dataset.tag = t; return b; }));
-  q(".xp-custom-row").hidden = !v.can_tag; tags.hidden = !v.can_tag;
+  q(".xp-custom-row").hidden = !v.can_tag; q(".xp-tags-row").hidden = !v.can_tag;
   status("");
   try { await draw(); } catch (err) { status(`Could not draw the projection: ${err}`); }
 }
