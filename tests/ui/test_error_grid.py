@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 from explore_browser import DESKTOP, chromium, keep_screenshot, needs_chromium, served
 
+from alignment.analysis.clusters import ClusterParams, find_clusters
+from alignment.views.cluster_table import cluster_rows, stats_for
+from alignment.views.points import point_set
 from alignment.views.triage import ErrorFilter, error_table, errors_near, select_errors
 from ui.widgets import demo_explore
 from ui.widgets.error_grid import ErrorGrid
@@ -174,6 +177,19 @@ def test_range_filters_narrow_a_virtual_list(page, table) -> None:
     assert len(table) > 100 and shown < 20  # only the rows on screen (and a few beyond) are in the DOM
     page.locator(f"{GRID} .eg-list").evaluate("l => { l.scrollTop = l.scrollHeight; }")
     row(page, len(table) - 1).wait_for(timeout=15_000)
+
+
+@needs_chromium
+def test_a_click_in_the_cluster_table_lists_that_clusters_errors(page, data) -> None:
+    e = data.embedded
+    found = find_clusters(e.embeddings, e.modality, e.pair, data.captions, params=ClusterParams(min_cluster_size=15))
+    points = point_set(data.evaluation, "shared", data.coords, clusters=found)
+    worst = stats_for(points)[0]  # the table's first row
+    keys = [k for r in cluster_rows(found, worst.cluster) for k in points.error_keys[r]]
+    page.locator("#clusters").get_by_text(worst.name, exact=True).locator("visible=true").first.click()
+    page.locator(f"{GRID} .eg-scope-text").get_by_text(worst.name).wait_for(timeout=30_000)
+    assert f"({len(keys)} errors)" in page.locator(f"{GRID} .eg-scope-text").inner_text()
+    page.wait_for_function(f"() => document.querySelector('{GRID} .eg').dataset.total === '{len(keys)}'")
 
 
 @needs_chromium

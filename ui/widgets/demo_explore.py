@@ -21,7 +21,7 @@ import gradio as gr
 import pandas as pd
 
 from alignment.analysis.clusters import CLUSTER_ON, ClusterParams, cached_clusters
-from alignment.views.cluster_table import CLUSTER_COLUMNS, cluster_frame, stats_for
+from alignment.views.cluster_table import CLUSTER_COLUMNS, cluster_frame, cluster_rows, stats_for
 from alignment.views.points import point_set
 from ui.widgets.demo_data import demo_set, scale_points
 from ui.widgets.error_grid import ErrorGrid
@@ -103,7 +103,7 @@ def build_demo(
             _, points = loaded
             cluster = int(table.iloc[evt.index[0]]["cluster"])
             assert points.clusters is not None
-            rows = [i for i, label in enumerate(points.clusters.labels.tolist()) if label == cluster]
+            rows = cluster_rows(points.clusters, cluster)
             keys = [k for r in rows for k in points.error_keys[r]]
             return grid.scoped(value, keys, label=f"cluster {points.clusters.name(cluster)}")
 

@@ -346,5 +346,6 @@ async function load() {
   status("");
   try { await draw(); } catch (err) { status(`Could not draw the projection: ${err}`); }
 }
+plotly().catch(() => {});  // start fetching plotly.js now: it loads while the data is on its way
 watch("value", load);
 load();
