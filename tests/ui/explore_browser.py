@@ -39,11 +39,12 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no Chromium: /usr/bin/chromium is absent, and no chromium or chromium-browser on PATH"
 )
 
-# Plot coordinates <-> page pixels, read from plotly's own axes of the projection island.
-JS_TO_PAGE = """([sel, xs, ys]) => {
+# Plotly's axes are linear here, so two points of each axis (l2p of 0 and 1) give the whole map to page pixels.
+JS_AXES = """sel => {
   const gd = document.querySelector(sel + ' .xp-plot');
   const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-  return xs.map((x, i) => [box.left + fl._size.l + fl.xaxis.l2p(x), box.top + fl._size.t + fl.yaxis.l2p(ys[i])]);
+  const x = fl.xaxis, y = fl.yaxis;
+  return [box.left + fl._size.l, x.l2p(0), x.l2p(1), box.top + fl._size.t, y.l2p(0), y.l2p(1)];
 }"""
 
 
@@ -78,9 +79,10 @@ def chromium() -> Iterator[object]:
 
 
 def page_xy(page, selector: str, coords: np.ndarray) -> np.ndarray:
-    """(n, 2) page pixels of plot coordinates (n, 2) in the projection island `selector`."""
-    xs, ys = coords[:, 0].astype(float).tolist(), coords[:, 1].astype(float).tolist()
-    return np.array(page.evaluate(JS_TO_PAGE, [selector, xs, ys]), dtype=np.float64).reshape(-1, 2)
+    """(n, 2) viewport pixels of plot coordinates (n, 2) in the projection island `selector`."""
+    left, x0, x1, top, y0, y1 = page.evaluate(JS_AXES, selector)
+    coords = np.asarray(coords, dtype=np.float64)
+    return np.stack([left + x0 + (x1 - x0) * coords[:, 0], top + y0 + (y1 - y0) * coords[:, 1]], axis=1)
 
 
 def inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

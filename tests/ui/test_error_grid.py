@@ -98,8 +98,9 @@ def browser() -> Iterator[object]:
         yield b
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def page(browser, url):
+    """One page for the module's tests, in file order (each leaves the page as a user would find it)."""
     page = browser.new_page(viewport=DESKTOP)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -180,7 +181,7 @@ def test_range_filters_narrow_a_virtual_list(page, table) -> None:
 
 
 @needs_chromium
-def test_a_click_in_the_cluster_table_lists_that_clusters_errors(page, data) -> None:
+def test_a_click_in_the_cluster_table_lists_that_clusters_errors(page, data, table) -> None:
     e = data.embedded
     found = find_clusters(e.embeddings, e.modality, e.pair, data.captions, params=ClusterParams(min_cluster_size=15))
     points = point_set(data.evaluation, "shared", data.coords, clusters=found)
@@ -190,6 +191,8 @@ def test_a_click_in_the_cluster_table_lists_that_clusters_errors(page, data) -> 
     page.locator(f"{GRID} .eg-scope-text").get_by_text(worst.name).wait_for(timeout=30_000)
     assert f"({len(keys)} errors)" in page.locator(f"{GRID} .eg-scope-text").inner_text()
     page.wait_for_function(f"() => document.querySelector('{GRID} .eg').dataset.total === '{len(keys)}'")
+    page.locator(f"{GRID} .eg-scope").get_by_role("button", name="show all errors").click()
+    page.wait_for_function(f"() => document.querySelector('{GRID} .eg').dataset.total === '{len(table)}'")
 
 
 @needs_chromium

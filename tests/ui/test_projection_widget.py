@@ -106,8 +106,9 @@ def browser() -> Iterator[object]:
         yield b
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def page(browser, url):
+    """One page for the module's tests, in file order (each leaves the page as a user would find it)."""
     page = browser.new_page(viewport=DESKTOP)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -255,7 +256,7 @@ def test_100k_points_draw_hover_and_select(browser) -> None:
         page.mouse.move(*polygon[0])
         page.mouse.down()
         for corner in [*polygon[1:], polygon[0]]:
-            page.mouse.move(*corner, steps=10)
+            page.mouse.move(*corner, steps=2)  # each move re-selects and redraws 100k points (software WebGL here)
         page.mouse.up()
         page.wait_for_function(SELECTED, timeout=60_000)
         count = int(page.locator(f"{SEL} .xp").get_attribute("data-selected"))
