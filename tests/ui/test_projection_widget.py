@@ -222,6 +222,31 @@ def test_colour_by_cluster_names_the_clusters_in_the_legend(page) -> None:
 
 
 @needs_chromium
+def test_box_selection_and_pan_mode(page, data) -> None:
+    page.locator(f"{SEL} button[data-act='clear']").click()
+    page.wait_for_function(f"() => document.querySelector('{SEL} .xp').dataset.selected === '0'")
+    page.locator(f"{SEL} .xp-mode[data-mode='box']").click()
+    pixels = page_xy(page, SEL, data.coords)
+    (x0, y0), (x1, y1) = np.quantile(pixels, 0.3, axis=0), np.quantile(pixels, 0.7, axis=0)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=4)
+    page.mouse.move(x1, y1, steps=4)
+    page.mouse.up()
+    page.wait_for_function(f"() => document.querySelector('{SEL} .xp').dataset.selected !== '0'")
+    rectangle = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    sure = distance_to_edges(pixels, rectangle) > 2
+    expected = inside(pixels, rectangle)
+    selected = set(page.evaluate("() => Array.from(document.querySelector('#projection .xp').selectedRows)"))
+    assert set(np.flatnonzero(expected & sure)) <= selected <= set(np.flatnonzero(expected | ~sure))
+    page.locator(f"{SEL} .xp-mode[data-mode='pan']").click()
+    page.wait_for_function("() => document.querySelector('#projection .xp-plot')._fullLayout.dragmode === 'pan'")
+    page.locator(f"{SEL} button[data-act='clear']").click()
+    page.wait_for_function(f"() => document.querySelector('{SEL} .xp').dataset.selected === '0'")
+    page.locator(f"{SEL} .xp-mode[data-mode='lasso']").click()
+
+
+@needs_chromium
 def test_phone_width_stacks_the_panel_under_the_plot(browser, url) -> None:
     page = browser.new_page(viewport=PHONE)
     page.goto(url)
@@ -256,7 +281,7 @@ def test_100k_points_draw_hover_and_select(browser) -> None:
         page.mouse.move(*polygon[0])
         page.mouse.down()
         for corner in [*polygon[1:], polygon[0]]:
-            page.mouse.move(*corner, steps=2)  # each move re-selects and redraws 100k points (software WebGL here)
+            page.mouse.move(*corner, steps=10)
         page.mouse.up()
         page.wait_for_function(SELECTED, timeout=60_000)
         count = int(page.locator(f"{SEL} .xp").get_attribute("data-selected"))

@@ -10,8 +10,11 @@ const q = (sel) => root.querySelector(sel);
 const plotDiv = q(".xp-plot");
 const S = {
   view: null, xy: null, colour: null, traceRows: [], selected: null, colours: new Map(), cards: new Map(),
-  hoverTimer: null, wanted: -1, lines: false, linesTrace: null, bound: false,
+  hoverTimer: null, wanted: -1, lines: false, linesTrace: null, bound: false, mode: "lasso",
+  traceOf: null, indexOf: null, drag: null,
 };
+const wrap = q(".xp-wrap");
+const lassoPath = q(".xp-lasso path");
 
 function plotlyUrl() {
   // Gradio's frontend ships the full plotly.js as a lazy chunk beside its index script; import it from there.
@@ -56,6 +59,7 @@ function pointSize(n) { return n <= 2000 ? 7 : n <= 20000 ? 4 : 2.5; }
 
 function traces() {
   const n = S.view.n, xy = S.xy, c = S.colour, out = [], rows = [];
+  S.traceOf = new Int16Array(n); S.indexOf = new Int32Array(n);
   const size = pointSize(n);
   const base = { type: "scattergl", mode: "markers", hoverinfo: "none", selected: { marker: { opacity: 1 } },
                  unselected: { marker: { opacity: 0.12 } } };
@@ -93,6 +97,7 @@ function traces() {
     }
   }
   S.traceRows = rows;
+  rows.forEach((r, t) => { for (let j = 0; j < r.length; j++) { S.traceOf[r[j]] = t; S.indexOf[r[j]] = j; } });
   if (S.linesTrace) out.push(S.linesTrace);
   return out;
 }
@@ -102,7 +107,7 @@ function layout() {
   const many = S.colour.kind === "category" && S.colour.categories.length > 8;  // a long legend goes beside the plot
   const legend = { font: { size: 11 }, traceorder: "reversed", itemsizing: "constant" };
   return {
-    height: narrow ? Math.max(320, Math.round(root.clientWidth * 1.05)) : Number(frame.dataset.height || 560), dragmode: "lasso", hovermode: "closest", uirevision: S.view.token,
+    height: narrow ? Math.max(320, Math.round(root.clientWidth * 1.05)) : Number(frame.dataset.height || 560), dragmode: S.mode === "pan" ? "pan" : false, hovermode: "closest", uirevision: S.view.token,
     margin: { l: 8, r: 8, t: 8, b: 8 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
     legend: narrow ? { ...legend, orientation: "h", y: -0.02, yanchor: "top" }
           : many ? { ...legend, x: 1.01, xanchor: "left", y: 1 }
@@ -118,8 +123,10 @@ async function draw() {
   frame.dataset.tracesMs = String(Math.round(performance.now() - t0));
   await P.react(plotDiv, data, layout(), {
     displaylogo: false, responsive: true, scrollZoom: true,
-    modeBarButtonsToRemove: ["toImage", "autoScale2d", "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian"],
+    modeBarButtonsToRemove: ["toImage", "autoScale2d", "toggleSpikelines", "hoverClosestCartesian", "hoverCompareCartesian",
+                             "lasso2d", "select2d", "zoom2d", "pan2d"],  // the bar's lasso / box / pan do these
   });
+  if (S.selected) await highlight(S.selected);
   frame.dataset.drawMs = String(Math.round(performance.now() - t0));
   frame.dataset.drawn = S.view.token + ":" + S.colour.by;
   frame.dataset.drawnAt = String(Math.round(performance.now()));  // ms since navigation: the bench reads these
@@ -145,8 +152,6 @@ function bind() {
     const row = rows[p.pointIndex];
     showCard(row).then((card) => { if (card) open(card); });
   });
-  plotDiv.on("plotly_selected", (ev) => select(ev));
-  plotDiv.on("plotly_deselect", () => select(null));
 }
 
 function tip(row, mouse) {
@@ -213,21 +218,94 @@ function open(card) {
 }
 
 // ---------------------------------------------------------------------------- selection
-async function select(ev) {
-  const picked = [];
-  if (ev && ev.points) for (const p of ev.points) { const rows = S.traceRows[p.curveNumber]; if (rows) picked.push(rows[p.pointIndex]); }
-  S.selected = picked.length ? Int32Array.from(picked).sort() : null;
+// ---------------------------------------------------------------------------- lasso and box
+// Drawn here rather than by plotly's own lasso: plotly re-selects and redraws every point on each mouse move of a
+// drag (1.3 s per move at 100k points with software WebGL); here a drag only moves an SVG path, and the points
+// inside are found once, on release (a bounding-box test, then ray casting in data coordinates).
+function plotArea() {
+  const fl = plotDiv._fullLayout;
+  return fl ? { fl, left: fl._size.l, top: fl._size.t, width: fl._size.w, height: fl._size.h } : null;
+}
+function local(event) { const r = wrap.getBoundingClientRect(); return [event.clientX - r.left, event.clientY - r.top]; }
+function outline(points) {
+  lassoPath.setAttribute("d", points.length ? "M" + points.map((p) => p.join(",")).join("L") + "Z" : "");
+}
+function corners(a, b) { return [a, [b[0], a[1]], b, [a[0], b[1]]]; }
+
+wrap.addEventListener("pointerdown", (event) => {
+  const area = plotArea();
+  if (!S.view || S.mode === "pan" || event.button !== 0 || !area) return;
+  const [x, y] = local(event);
+  if (x < area.left || y < area.top || x > area.left + area.width || y > area.top + area.height) return;
+  S.drag = { start: [x, y], points: [[x, y]], moved: false };
+});
+// Moves and the release are read on the window: plotly lays a cover over the page while a button is down.
+window.addEventListener("pointermove", (event) => {
+  if (!S.drag || !root.isConnected) return;
+  const p = local(event), last = S.drag.points[S.drag.points.length - 1];
+  if (!S.drag.moved && Math.hypot(p[0] - S.drag.start[0], p[1] - S.drag.start[1]) > 4) {
+    S.drag.moved = true;  // a drag, not a click (a click stays plotly's: it opens the point)
+    wrap.classList.add("xp-dragging");
+  }
+  if (!S.drag.moved) return;
+  if (S.mode === "box") S.drag.points = corners(S.drag.start, p);
+  else if (Math.hypot(p[0] - last[0], p[1] - last[1]) >= 3) S.drag.points.push(p);
+  q(".xp-tip").hidden = true;
+  outline(S.drag.points);
+});
+window.addEventListener("pointerup", (event) => {
+  const drag = S.drag;
+  S.drag = null;
+  wrap.classList.remove("xp-dragging");
+  if (!drag || !drag.moved) return;
+  if (S.mode === "box") drag.points = corners(drag.start, local(event));
+  else drag.points.push(local(event));
+  outline([]);
+  if (drag.points.length >= 3) selectRows(inside(drag.points));
+});
+window.addEventListener("pointercancel", () => { S.drag = null; outline([]); wrap.classList.remove("xp-dragging"); });
+
+function inside(pixels) {
+  const { fl, left, top } = plotArea();
+  const m = pixels.length, px = new Float64Array(m), py = new Float64Array(m);
+  for (let k = 0; k < m; k++) { px[k] = fl.xaxis.p2l(pixels[k][0] - left); py[k] = fl.yaxis.p2l(pixels[k][1] - top); }
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (let k = 0; k < m; k++) { x0 = Math.min(x0, px[k]); x1 = Math.max(x1, px[k]); y0 = Math.min(y0, py[k]); y1 = Math.max(y1, py[k]); }
+  const xy = S.xy, n = S.view.n, out = [];
+  for (let i = 0; i < n; i++) {
+    const x = xy[2 * i], y = xy[2 * i + 1];
+    if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+    let hit = false;
+    for (let a = 0, b = m - 1; a < m; b = a++) {
+      if ((py[a] > y) !== (py[b] > y) && x < ((px[b] - px[a]) * (y - py[a])) / (py[b] - py[a]) + px[a]) hit = !hit;
+    }
+    if (hit) out.push(i);
+  }
+  return Int32Array.from(out);
+}
+
+async function highlight(rows) {
+  const n = S.traceRows.length;
+  const per = S.traceRows.map(() => []);
+  if (rows) for (const r of rows) per[S.traceOf[r]].push(S.indexOf[r]);
+  const idx = S.traceRows.map((_, t) => t);
+  await window.Plotly.restyle(plotDiv, { selectedpoints: rows ? per : per.map(() => null) }, idx.slice(0, n));
+}
+
+async function selectRows(rows) {
+  S.selected = rows && rows.length ? rows : null;
   frame.selectedRows = S.selected;  // read by the browser tests
+  await highlight(S.selected);
   const panel = q(".xp-sel");
-  if (!S.selected) { panel.hidden = true; if (S.lines) lines(); return; }
+  if (!S.selected) { panel.hidden = true; frame.dataset.selected = "0"; if (S.lines) lines(); return; }
   panel.hidden = false;
   q(".xp-sel-count").textContent = `${S.selected.length.toLocaleString()} selected`;
   frame.dataset.selected = String(S.selected.length);
-  const rows = Array.from(S.selected);
-  const out = await call("selected", { token: S.view.token, rows });
+  const list = Array.from(S.selected);
+  const out = await call("selected", { token: S.view.token, rows: list });
   if (!out) return;
   renderSelection(out);
-  trigger("selection", { token: S.view.token, space: S.view.space, rows });
+  trigger("selection", { token: S.view.token, space: S.view.space, rows: list });
   if (S.lines) lines();
 }
 
@@ -303,6 +381,13 @@ root.addEventListener("change", (event) => {
   if (t.matches(".xp-lines")) { S.lines = t.checked; lines(); }
 });
 root.addEventListener("click", (event) => {
+  const m = event.target.closest("button.xp-mode");
+  if (m) {
+    S.mode = m.dataset.mode;
+    for (const other of root.querySelectorAll(".xp-mode")) other.setAttribute("aria-pressed", String(other === m));
+    if (S.view && window.Plotly) window.Plotly.relayout(plotDiv, { dragmode: S.mode === "pan" ? "pan" : false });
+    return;
+  }
   const b = event.target.closest("button[data-act]");
   if (!b || !S.view) return;
   const act = b.dataset.act;
@@ -313,12 +398,12 @@ root.addEventListener("click", (event) => {
     status(`Preparing ${act.toUpperCase()} of ${S.selected.length.toLocaleString()} points: the file appears below.`);
     trigger("export", { token: S.view.token, rows: Array.from(S.selected), format: act });
   }
-  if (act === "clear") { window.Plotly && window.Plotly.restyle(plotDiv, { selectedpoints: [null] }); select(null); }
+  if (act === "clear") selectRows(null);
 });
 q(".xp-custom").addEventListener("keydown", (event) => { if (event.key === "Enter") tagAll(event.target.value.trim()); });
 
 function reset(message) {
-  S.view = null; S.selected = null; S.cards.clear(); S.colours.clear(); S.linesTrace = null;
+  S.view = null; S.selected = null; frame.selectedRows = null; S.drag = null; outline([]); S.cards.clear(); S.colours.clear(); S.linesTrace = null;
   q(".xp-sel").hidden = true;
   q(".xp-card").replaceChildren(el("p", "xp-muted", "Hover a point to see it here; click to open it; lasso or box-select to fill the selection panel."));
   q(".xp-empty").textContent = message || "";
