@@ -171,6 +171,7 @@ def test_a_lasso_fills_the_panel_with_the_points_inside_and_exports_them(page, d
     angles = np.linspace(0, 2 * np.pi, 7)[:-1] + 0.3
     radius = 0.22 * min(box["width"], box["height"])
     polygon = centre + radius * np.stack([np.cos(angles), np.sin(angles) * 0.8], axis=1)  # a hexagon, in pixels
+    opened = page.locator("#opened").inner_text()
     page.mouse.move(*polygon[0])
     page.mouse.down()
     for corner in [*polygon[1:], polygon[0]]:
@@ -184,6 +185,7 @@ def test_a_lasso_fills_the_panel_with_the_points_inside_and_exports_them(page, d
     sure = distance_to_edges(pixels, polygon) > 4  # points on the lasso's line may fall either way
     assert set(np.flatnonzero(expected & sure)) <= set(selected.tolist()) <= set(np.flatnonzero(expected | ~sure))
     assert len(selected) > 20
+    assert page.locator("#opened").inner_text() == opened  # a lasso opens nothing
     panel = page.locator(f"{SEL} .xp-sel")
     assert panel.locator(".xp-sel-count").inner_text() == f"{len(selected)} selected"
     titles = [t.get_attribute("title") for t in panel.locator(".xp-thumb").all()]

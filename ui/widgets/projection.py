@@ -4,7 +4,9 @@ and fills a selection panel (metrics, thumbnails, tag all, export) from a lasso 
 Drawn with plotly.js `scattergl`, reused from gradio's own frontend: gradio ships the full plotly.js (3.x) as a
 lazy chunk (`assets/PlotlyPlot-*.js`, loaded for gr.Plot) that sets `window.Plotly`. Importing that chunk adds
 no download the app does not already serve, no CDN and nothing to vendor, and keeps the same plotly version as
-the app's other figures; scattergl draws 100k points with WebGL and has lasso and box selection built in.
+the app's other figures; scattergl draws 100k points with WebGL. The lasso and box are the island's own (an SVG
+path while dragging, the points inside found once on release): plotly's re-select and redraw every point on each
+mouse move, 1.3 s per move at 100k points without a GPU.
 
 The browser gets coordinates and one colouring (float32 and uint8, base64: ~1.2 MB at 100k points); ids,
 captions, thumbnails and sounds are fetched for the one point hovered or the selection shown, through gradio
@@ -74,7 +76,16 @@ class ProjectionView:
     embeddings: np.ndarray  # (N, D) rows of the space, for export
     item: ItemLookup
     tagger: Tagger | None
-    cards: dict[int, dict] = field(default_factory=dict)  # row -> card (with audio), bounded in `card`
+    thumbs: dict[int, dict] = field(default_factory=dict)  # row -> selection-grid preview, bounded in `thumb`
+
+    def thumb(self, row: int) -> dict:
+        """The small preview of one row for the selection grid, encoded once per view."""
+        if row not in self.thumbs:
+            if len(self.thumbs) > 2_000:
+                self.thumbs.clear()
+            p = self.points
+            self.thumbs[row] = preview(self.item(p.modality[row], p.ids[row]), px=GRID_PX).to_json()
+        return self.thumbs[row]
 
     def tags(self) -> dict[str, str]:
         return dict(self.tagger.tags()) if self.tagger is not None else {}
@@ -176,8 +187,7 @@ class ProjectionExplorer:
         p = view.points
         items = []
         for row in rows[:GRID_ITEMS].tolist():
-            shown = preview(view.item(p.modality[row], p.ids[row]), px=GRID_PX)
-            items.append({"row": row, "id": p.ids[row], "modality": p.modality[row], "preview": shown.to_json()})
+            items.append({"row": row, "id": p.ids[row], "modality": p.modality[row], "preview": view.thumb(row)})
         return {"n": len(rows), "stats": selection_stats(p, rows).to_json(), "items": items}
 
     def _colour(self, request: dict) -> dict:

@@ -11,7 +11,7 @@ const plotDiv = q(".xp-plot");
 const S = {
   view: null, xy: null, colour: null, traceRows: [], selected: null, colours: new Map(), cards: new Map(),
   hoverTimer: null, wanted: -1, lines: false, linesTrace: null, bound: false, mode: "lasso",
-  traceOf: null, indexOf: null, drag: null,
+  traceOf: null, indexOf: null, drag: null, dragEnded: -Infinity,
 };
 const wrap = q(".xp-wrap");
 const lassoPath = q(".xp-lasso path");
@@ -146,6 +146,7 @@ function bind() {
   });
   plotDiv.on("plotly_unhover", () => { q(".xp-tip").hidden = true; S.tipRow = -1; clearTimeout(S.hoverTimer); });
   plotDiv.on("plotly_click", (ev) => {
+    if (performance.now() - S.dragEnded < 400) return;  // the end of a lasso, not a click on a point
     const p = ev.points && ev.points[0];
     const rows = p && S.traceRows[p.curveNumber];
     if (!rows) return;
@@ -258,6 +259,7 @@ window.addEventListener("pointerup", (event) => {
   S.drag = null;
   wrap.classList.remove("xp-dragging");
   if (!drag || !drag.moved) return;
+  S.dragEnded = performance.now();
   if (S.mode === "box") drag.points = corners(drag.start, local(event));
   else drag.points.push(local(event));
   outline([]);
