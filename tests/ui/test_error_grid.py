@@ -16,6 +16,7 @@ from alignment.views.cluster_table import cluster_rows, stats_for
 from alignment.views.points import point_set
 from alignment.views.triage import ErrorFilter, error_table, errors_near, select_errors
 from ui.widgets import demo_explore
+from ui.widgets.demo_data import HOSTILE
 from ui.widgets.error_grid import ErrorGrid
 from ui.widgets.islands import MemoryTagger
 
@@ -178,6 +179,15 @@ def test_range_filters_narrow_a_virtual_list(page, table) -> None:
     assert len(table) > 100 and shown < 20  # only the rows on screen (and a few beyond) are in the DOM
     page.locator(f"{GRID} .eg-list").evaluate("l => { l.scrollTop = l.scrollHeight; }")
     row(page, len(table) - 1).wait_for(timeout=15_000)
+
+    page.locator(f'{GRID} input[data-f="search"]').fill("onerror")  # ids and captions from strangers stay text
+    hostile = select_errors(table, ErrorFilter(search="onerror"), tags={})
+    assert len(hostile) > 0
+    page.wait_for_function(f"() => document.querySelector('{GRID} .eg').dataset.total === '{len(hostile)}'")
+    assert HOSTILE in row(page, 0).inner_text()
+    assert page.locator("img[src='x']").count() == 0
+    page.locator(f'{GRID} input[data-f="search"]').fill("")
+    page.wait_for_function(f"() => document.querySelector('{GRID} .eg').dataset.total === '{len(table)}'")
 
 
 @needs_chromium
