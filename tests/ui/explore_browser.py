@@ -1,0 +1,116 @@
+"""Helpers for the explore widgets' browser tests (not a test file): launch a Blocks, open Chromium, map plot points.
+
+Chromium is started with the project's flags (see test_browser.py); WebGL then runs on SwiftShader, which is what
+draws plotly's scattergl in a headless browser without a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+
+CHROMIUM = next(
+    (
+        p
+        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+        if p and Path(p).exists()
+    ),
+    None,
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium: /usr/bin/chromium is absent, and no chromium or chromium-browser on PATH"
+)
+
+# Plotly's axes are linear here, so two points of each axis (l2p of 0 and 1) give the whole map to page pixels.
+JS_AXES = """sel => {
+  const gd = document.querySelector(sel + ' .xp-plot');
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const x = fl.xaxis, y = fl.yaxis;
+  return [box.left + fl._size.l, x.l2p(0), x.l2p(1), box.top + fl._size.t, y.l2p(0), y.l2p(1)];
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(demo: gr.Blocks) -> Iterator[str]:
+    """`demo` on a free local port, closed afterwards."""
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+    assert demo.local_url, "the demo did not start"
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """One headless Chromium (a playwright Browser) for a test module."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    assert CHROMIUM is not None
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def page_xy(page, selector: str, coords: np.ndarray) -> np.ndarray:
+    """(n, 2) viewport pixels of plot coordinates (n, 2) in the projection island `selector`."""
+    left, x0, x1, top, y0, y1 = page.evaluate(JS_AXES, selector)
+    coords = np.asarray(coords, dtype=np.float64)
+    return np.stack([left + x0 + (x1 - x0) * coords[:, 0], top + y0 + (y1 - y0) * coords[:, 1]], axis=1)
+
+
+def inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(n,) bool: which points lie inside a polygon (ray casting), all in pixels."""
+    x, y = points[:, 0], points[:, 1]
+    out = np.zeros(len(points), bool)
+    for (x1, y1), (x2, y2) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        crosses = ((y1 > y) != (y2 > y)) & (x < (x2 - x1) * (y - y1) / np.where(y2 == y1, 1e-12, y2 - y1) + x1)
+        out ^= crosses
+    return out
+
+
+def distance_to_edges(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(n,) pixels from each point to the polygon's nearest edge."""
+    best = np.full(len(points), np.inf)
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        ab = b - a
+        t = np.clip(((points - a) @ ab) / max(float(ab @ ab), 1e-12), 0, 1)
+        best = np.minimum(best, np.linalg.norm(points - (a + t[:, None] * ab), axis=1))
+    return best
+
+
+def keep_screenshot(page, name: str, *, full_page: bool = False) -> Path | None:
+    """A screenshot into $ALIGN_SCREENSHOT_DIR when it is set (docs/explore holds the ones the docs show)."""
+    folder = os.environ.get("ALIGN_SCREENSHOT_DIR")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / name
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
