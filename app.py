@@ -29,6 +29,7 @@ from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
 from ui.models import AppModels
 from ui.style import CSS, THEME
+from ui.visitors import visitor_box
 from ui.widgets.text import md
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
         example.prepare_in_background()  # also compiles UMAP, off the visitors' path
 
     with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
+        visitors = visitor_box()
+        visitors.attach(demo)
         gr.Markdown(header_markdown(settings), elem_id="app-header")
         status = gr.Markdown(models.status_markdown(), elem_id="app-status")
         timer = gr.Timer(1.0, active=not models.ready)
