@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from alignment.analysis.comparison import Comparison  # at run time: gradio reads the handlers' type hints
+from alignment.inputs.limits import Limits
 from alignment.models.settings import Settings, add_arguments, settings_from
 from ui.assets import ASSETS, bundled_examples
 from ui.compare.example import PreparedExample
@@ -27,6 +30,7 @@ from ui.errors.tab import build_errors_tab
 from ui.errors.views import explain_cell, explain_pair
 from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
+from ui.hosting import HostSettings
 from ui.models import AppModels
 from ui.style import CSS, THEME
 from ui.visitors import visitor_box
@@ -63,15 +67,21 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
         models.start()
         example.prepare_in_background()  # also compiles UMAP, off the visitors' path
 
-    with gr.Blocks(title="Cross-Modal Alignment Explorer") as demo:
+    # delete_cache: every 30 min, uploads and outputs older than an hour leave gradio's cache (a Space's disk stays
+    # bounded; a session's own results live in its state, dropped after ALIGN_SESSION_TTL).
+    with gr.Blocks(title="Cross-Modal Alignment Explorer", delete_cache=(1800, 3600)) as demo:
         visitors = visitor_box()
         visitors.attach(demo)
         gr.Markdown(header_markdown(settings), elem_id="app-header")
+        if os.environ.get("SPACE_ID"):  # signing in keeps a visitor's tags across browsers (README: Hosting)
+            gr.LoginButton(size="sm")
         status = gr.Markdown(models.status_markdown(), elem_id="app-status")
         timer = gr.Timer(1.0, active=not models.ready)
         with gr.Tabs() as tabs:
             with gr.Tab("Compare", id="compare"):
-                compare = build_compare_tab(demo, models, examples=examples, example=example, concurrency_id=ENCODERS)
+                compare = build_compare_tab(
+                    demo, models, visitors=visitors, examples=examples, example=example, concurrency_id=ENCODERS
+                )
             with gr.Tab("Errors", id="errors"):
                 errors_state, error_number, explain_error, error_list = build_errors_tab(
                     models, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
@@ -79,13 +89,14 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
             with gr.Tab("Explain", id="explain"):
                 explain = build_explain_tab(
                     models,
+                    visitors=visitors,
                     limits=settings.limits,
                     example_image=ASSETS / "images" / "coffee.jpg",
                     example_audio=ASSETS / "audio" / "siren_sweep.flac",
                     concurrency_id=ENCODERS,
                 )
             with gr.Tab("Fusion", id="fusion"):
-                build_fusion_tab(models, concurrency_id=ENCODERS)
+                build_fusion_tab(models, visitors=visitors, concurrency_id=ENCODERS)
 
         def refresh_status() -> tuple:
             done = models.ready or models.status_markdown().startswith("⚠️")
@@ -118,13 +129,37 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
                 return *explain.send(picked_pair(comparison, key, evt)), gr.Tabs(selected="explain")
 
             explain.follow(matrix.select(cell_to_explain, [compare.compared], to_explain, api_visibility="private"))
+    # A bounded queue: past `queue_size` waiting requests a visitor is told to try again. Quick events (recolouring,
+    # tags, redraws) run 8 at a time each; model jobs share `model_jobs` slots and take turns at the model.
+    demo.queue(max_size=models.hosting.queue_size, default_concurrency_limit=8)
     return demo
 
 
-def launch_options() -> dict:
-    """What `launch()` needs besides where to listen: the theme and CSS (gradio 6 takes them there), and the one
-    folder outside gradio's own that it may serve (the bundled examples)."""
-    return {"theme": THEME, "css": CSS, "allowed_paths": [str(ASSETS)]}
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on (host, port) now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def launch_options(hosting: HostSettings | None = None, limits: Limits | None = None) -> dict:
+    """What `launch()` needs besides where to listen: the theme and CSS (gradio 6 takes them there); the one folder
+    outside gradio's own that it may serve (the bundled examples); uploads refused past the per-file limit before
+    they reach a handler; how many sessions stay in memory; and no internals in the page when a bug raises (a
+    visitor's mistake is a gr.Error, shown whatever this says)."""
+    hosting = hosting or HostSettings.from_env()
+    limits = limits or Limits()
+    return {
+        "theme": THEME,
+        "css": CSS,
+        "allowed_paths": [str(ASSETS)],
+        "max_file_size": f"{limits.max_file_mb:g}mb",
+        "state_session_capacity": hosting.sessions,
+        "show_error": False,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -149,7 +184,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         PreparedExample(models, bundled_examples()[0]).prepare(encoders)
         print(f"Prepared the bundled example under {models.root / 'prepared'}")
         return
-    build_demo(settings).launch(**launch_options())
+    hosting = HostSettings.from_env()
+    host, port = os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
+    if not port_free(host, port):  # gradio would quietly move to the next port: a second server on the same data
+        print(
+            f"Port {port} on {host} is in use (is the app already running?). Stop that server, or choose another "
+            "port with GRADIO_SERVER_PORT.",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    build_demo(settings).launch(server_name=host, server_port=port, **launch_options(hosting, settings.limits))
 
 
 if __name__ == "__main__":

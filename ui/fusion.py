@@ -14,6 +14,7 @@ from alignment.core.errors import InputError
 from alignment.inputs.embeddings import load_embeddings
 from alignment.space.fusion_data import METHODS, FusionItems, fusion_items, synthetic_items
 from ui.models import AppModels
+from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # training imports torch: loaded on the first run
@@ -71,12 +72,23 @@ def attention_views(items: FusionItems, comparison: FusionComparison) -> tuple[g
     return fig, table
 
 
-def build_fusion_tab(models: AppModels, *, concurrency_id: str) -> None:
+def build_fusion_tab(models: AppModels, *, visitors: VisitorBox, concurrency_id: str) -> None:
     """Lay out the tab inside the current gr.Blocks and wire its event (api name: fusion)."""
 
-    def run(upload: str | None, target: str, methods: list[str], progress: gr.Progress = gr.Progress()) -> tuple:
+    def run(
+        upload: str | None,
+        target: str,
+        methods: list[str],
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple:
         if not methods:
             raise refuse(f"Choose at least one method ({', '.join(METHODS)}).")
+        with models.gate.run(visitor_of(visitor_state, request), "this fusion training"):
+            return train(upload, target, methods, progress)
+
+    def train(upload: str | None, target: str, methods: list[str], progress: gr.Progress) -> tuple:
         try:
             models.settle(progress)  # the imports below (torch) must not race the background model load's
             from alignment.space.contrastive import TrainConfig
@@ -135,9 +147,9 @@ def build_fusion_tab(models: AppModels, *, concurrency_id: str) -> None:
         numbers = gr.JSON()
     button.click(
         run,
-        [upload, target, methods],
+        [upload, target, methods, visitors.state],
         [summary, table, curves, weights, per_item, numbers],
         api_name="fusion",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )

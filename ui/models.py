@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from alignment.core.deployment import cache_max_bytes
 from alignment.core.errors import ModelUnavailableError
 from alignment.models.cache import EmbeddingCache
 from alignment.models.loader import BackgroundLoad
 from alignment.models.settings import Settings, default_cache_dir
+from ui.hosting import HostSettings, JobGate
+from ui.visitors import Visitor
 from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # torch and transformers load on the background thread, never on the import path
@@ -22,10 +25,14 @@ if TYPE_CHECKING:  # torch and transformers load on the background thread, never
 class AppModels:
     """Settings, caches and the encoders of one server process, shared by every tab and every visitor."""
 
-    def __init__(self, settings: Settings, *, encoders: Encoders | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, encoders: Encoders | None = None, hosting: HostSettings | None = None
+    ) -> None:
         self.settings = settings
+        self.hosting = hosting or HostSettings.from_env()
+        self.gate = JobGate(self.hosting)  # every model job of every visitor goes through it
         self.root = Path(settings.cache_dir or default_cache_dir())
-        self.cache = EmbeddingCache(self.root / "embeddings")
+        self.cache = EmbeddingCache(self.root / "embeddings", max_bytes=cache_max_bytes())  # the shared namespace
         self._load: BackgroundLoad[Encoders] = (
             BackgroundLoad.ready(encoders) if encoders is not None else BackgroundLoad(self._load_encoders)
         )
@@ -70,6 +77,11 @@ class AppModels:
             self.get(progress)
         except gr.Error:
             pass  # the handler does not need the models; the page says why they failed
+
+    def cache_for(self, visitor: Visitor) -> EmbeddingCache:
+        """The cache a visitor reads and writes: their own namespace over the shared one on a public server (no
+        other visitor's entry is ever read, so no hit or timing tells what others sent), the shared one locally."""
+        return self.cache.for_visitor(visitor.owner, public=self.hosting.public)
 
     def encoders_now(self) -> Encoders | None:
         """The encoders if they are loaded, without waiting."""

@@ -122,8 +122,11 @@ class EmbeddingCache:
         return found
 
     def has(self, fingerprint: str, key: str) -> bool:
-        """Whether a vector is stored for `key` (a later `get` may still miss it if the file is damaged)."""
-        return (self._dir(fingerprint) / f"{key}.npy").is_file()
+        """Whether a vector is stored for `key` in this namespace or the shared one (a later `get` may still miss
+        it if the file is damaged)."""
+        if (self._dir(fingerprint) / f"{key}.npy").is_file():
+            return True
+        return self._shared is not None and self._shared.has(fingerprint, key)
 
     def put(self, fingerprint: str, vectors: Mapping[str, np.ndarray]) -> None:
         """Store vectors in this namespace; each file appears whole or not at all. Past the bound, evict."""

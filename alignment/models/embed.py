@@ -18,6 +18,9 @@ from ..inputs.text import load_texts
 from .cache import EmbeddingCache, EmbedStats
 from .encoders import ClapEncoder, ClipEncoder, Encoders
 from .runtime import gpu
+from .turns import forward_turn
+
+TURN_BATCHES = 2  # model batches per turn: long enough to keep the model busy, short enough to let others in
 
 
 @gpu
@@ -65,11 +68,14 @@ def embed_items(
     fingerprint = encoder.fingerprint(modality)
     cached = cache.get(fingerprint, {i.sha256 for i in items}) if cache else {}
     todo = list(dict.fromkeys(i.sha256 for i in items if i.sha256 not in cached))  # unique content, in order
-    if todo:
-        first = {i.sha256: i for i in reversed(items)}
-        payloads = [_payload(first[k]) for k in todo]
-        vectors = _forward(encoder, modality, _prepare(encoder, modality, payloads))
-        fresh = dict(zip(todo, vectors.numpy(), strict=True))
+    first = {i.sha256: i for i in reversed(items)}
+    chunk = TURN_BATCHES * encoder.batch_size
+    for start in range(0, len(todo), chunk):  # one turn at the model per chunk: other jobs interleave between them
+        keys = todo[start : start + chunk]
+        prepared = _prepare(encoder, modality, [_payload(first[k]) for k in keys])  # CPU work, outside the turn
+        with forward_turn():
+            vectors = _forward(encoder, modality, prepared)
+        fresh = dict(zip(keys, vectors.numpy(), strict=True))
         if cache:
             try:
                 cache.put(fingerprint, fresh)

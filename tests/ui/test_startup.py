@@ -93,3 +93,24 @@ def test_the_example_is_served_without_models_and_new_work_says_why_it_cannot_ru
     assert np.asarray(numbers["text_image"]["cosine"]).shape == (len(EXAMPLE["texts"]), len(EXAMPLE["images"]))
     with pytest.raises(AppError, match="Cannot load the CLIP"):
         client.predict("something new", None, [], [], "cosine", api_name="/compare")
+
+
+def test_a_taken_port_is_an_error_that_names_it(tiny_settings: Settings) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**__import__("os").environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+        env["ALIGN_CACHE"] = str(tiny_settings.cache_dir)
+        out = subprocess.run(
+            [sys.executable, "app.py", "--preset", "tiny"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert out.returncode == 2
+    assert f"Port {port} on 127.0.0.1 is in use" in out.stderr

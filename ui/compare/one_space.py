@@ -13,6 +13,7 @@ from alignment.views import figures
 from alignment.views.projection import project
 from ui.assets import ASSETS
 from ui.models import AppModels
+from ui.visitors import Visitor, visitor_of
 from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # the bridge (torch) is imported when the view is asked for
@@ -76,29 +77,37 @@ def views(comparison: Comparison, space: SharedSpace) -> tuple:
     return f"**One space.** {space.describe()}", image_audio, full, joint, numbers
 
 
-def one_space_handler(models: AppModels) -> Callable[[Comparison | None, str | None, gr.Progress], tuple]:
+def one_space_handler(models: AppModels) -> Callable[..., tuple]:
     """The event function: fit or load the bridge (progress bar on first use), then draw the views."""
 
-    def run(comparison: Comparison | None, corpus: str | None, progress: gr.Progress = gr.Progress()) -> tuple:
+    def run(
+        comparison: Comparison | None,
+        corpus: str | None,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple:
         if comparison is None:
             raise refuse("Run a comparison first: the one-space view maps its audio into CLIP space.")
         if not comparison.audio or not (comparison.images or comparison.texts):
             raise refuse("The one-space view needs audio and at least one image or text in the comparison.")
-        encoders = models.get(progress)  # first: the import below must not race the background load's
-        from alignment.space.shared import shared_space  # torch: only when the view is asked for
+        visitor = visitor_of(visitor_state, request)
+        with models.gate.run(visitor, "the one-space view"):
+            encoders = models.get(progress)  # first: the import below must not race the background load's
+            from alignment.space.shared import shared_space  # torch: only when the view is asked for
 
-        captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
-        try:
-            space = shared_space(
-                encoders,
-                corpus or CORPUS,
-                root=models.root,
-                cache=models.cache,
-                max_captions=captions,
-                progress=lambda f, m: progress(f, desc=m),
-            )
-        except (ValueError, OSError) as exc:
-            raise refuse(f"The bridge could not be fitted or loaded: {exc}") from None
+            captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
+            try:
+                space = shared_space(
+                    encoders,
+                    corpus or CORPUS,
+                    root=models.root,
+                    cache=models.cache if corpus is None else models.cache_for(visitor),  # the bundled corpus is shared
+                    max_captions=captions,
+                    progress=lambda f, m: progress(f, desc=m),
+                )
+            except (ValueError, OSError) as exc:
+                raise refuse(f"The bridge could not be fitted or loaded: {exc}") from None
         return views(comparison, space)
 
     return run

@@ -28,6 +28,7 @@ from ui.compare.views import (
     report_markdown,
 )
 from ui.models import AppModels
+from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets import matrix as matrix_view
 from ui.widgets.errors import refuse
 
@@ -87,6 +88,7 @@ def build_compare_tab(
     demo: gr.Blocks,
     models: AppModels,
     *,
+    visitors: VisitorBox,
     examples: list[dict],
     example: PreparedExample | None,
     concurrency_id: str,
@@ -108,10 +110,13 @@ def build_compare_tab(
         audio: Sequence[str] | None,
         kind: str,
         last: dict | None,
+        visitor_state: Visitor | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
         """Compare texts with images (CLIP) and audio (CLAP); yields once with PCA, then with UMAP (once only when
         the projection is known already, e.g. the prepared example or a repeated comparison)."""
+        visitor = visitor_of(visitor_state, request)
         started = time.perf_counter()
         texts = collect_texts(text, text_file)
         image_paths, audio_paths = [str(p) for p in images or []], [str(p) for p in audio or []]
@@ -129,28 +134,25 @@ def build_compare_tab(
                 last = {"keys": _keys(prepared.comparison, prepared.result, kind)}
                 yield outputs_for(refined.comparison, refined.result, kind, last, started=started, report=summarise)
             return
-        encoders = models.get(progress)  # first: the import below must not race the background load's
-        from alignment.analysis.compare import compare  # torch: only once a comparison needs the models
+        with models.gate.run(visitor, "this comparison"):
+            encoders = models.get(progress)  # first: the import below must not race the background load's
+            from alignment.analysis.compare import compare  # torch: only once a comparison needs the models
 
-        try:
-            comparison = compare(
-                encoders,
-                texts,
-                image_paths,
-                audio_paths,
-                cache=models.cache,
-                limits=models.settings.limits,
-                progress=lambda f, m: progress(f, desc=m),
-            ).without_media()
-        except ValueError as exc:
-            raise refuse(str(exc), title="The comparison did not run") from None
+            try:
+                comparison = compare(
+                    encoders,
+                    texts,
+                    image_paths,
+                    audio_paths,
+                    cache=models.cache_for(visitor),
+                    limits=models.settings.limits,
+                    progress=lambda f, m: progress(f, desc=m),
+                ).without_media()
+            except ValueError as exc:
+                raise refuse(str(exc), title="The comparison did not run") from None
         for problem in comparison.problems:
             gr.Warning(problem)
         result = comparison.to_json()
-        result["files"] = {
-            "image": [i.sha256 for i in comparison.images],
-            "audio": [i.sha256 for i in comparison.audio],
-        }
         if not projected_recently(comparison):
             result["projection"] = projection_panels(comparison, fast=True)
             yield outputs_for(comparison, result, kind, last, started=started, report=summarise)
@@ -234,8 +236,9 @@ def build_compare_tab(
         full_matrix = gr.Plot(label="Full matrix")
         with gr.Accordion("One-space numbers (JSON)", open=False):
             one_numbers = gr.JSON()
-    state = gr.State(None)  # the session's last result, what each output shows (see `outputs_for`)
-    compared = gr.State(None)  # the last Comparison with its embeddings, for the one-space view and Explain
+    ttl = models.hosting.session_ttl  # an idle session's results are dropped, their memory comes back
+    state = gr.State(None, time_to_live=ttl)  # the session's last result, what each output shows (`outputs_for`)
+    compared = gr.State(None, time_to_live=ttl)  # the last Comparison (embeddings, no media): one space, Explain
 
     outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state, compared]
     # always_last: a click while the page-load run is still going is queued, not dropped. Not in the models'
@@ -244,7 +247,7 @@ def build_compare_tab(
     gr.on(
         [demo.load, run.click],
         run_compare,
-        inputs=[texts, text_file, images, audio, kind, state],
+        inputs=[texts, text_file, images, audio, kind, state, visitors.state],
         outputs=outputs,
         api_name="compare",
         concurrency_limit=4,
@@ -253,10 +256,10 @@ def build_compare_tab(
     kind.change(recolour, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
     one_button.click(
         one_space_handler(models),
-        inputs=[compared, corpus],
+        inputs=[compared, corpus, visitors.state],
         outputs=[one_info, heat_image_audio, full_matrix, joint, one_numbers],
         api_name="one_space",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
     return CompareTab({"text_image": heat_image, "text_audio": heat_audio}, compared)

@@ -260,7 +260,7 @@ def build_errors_tab(
         block = gr.Plot(label="Similarity block")
     with gr.Accordion("metrics.json (as the CLI writes it)", open=False):
         numbers = gr.JSON()
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=models.hosting.session_ttl)  # an idle session's evaluation is dropped
 
     filters = [direction, search, tag_filter, sort]
     run_button.click(
@@ -268,7 +268,7 @@ def build_errors_tab(
         [upload, use_example, on_error, image_templates, audio_templates],
         [state, summary, metrics, errors, count, direction, block, numbers, number, chart_name, chart_plot],
         api_name="evaluate",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
     chart_name.input(chart, [state, chart_name], [chart_plot], api_name="figure")

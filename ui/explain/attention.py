@@ -15,10 +15,12 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from alignment.core.errors import InputError
 from alignment.inputs.files import load_file
 from alignment.inputs.limits import Limits
 from alignment.views import figures
 from ui.models import AppModels
+from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets.errors import refuse
 
 if TYPE_CHECKING:  # the explanation modules import torch: loaded when a map is first asked for
@@ -148,6 +150,7 @@ class AttentionSection:
 def build_attention_section(
     models: AppModels,
     *,
+    visitors: VisitorBox,
     limits: Limits,
     image_text: gr.Textbox,
     image_file: gr.Image,
@@ -163,13 +166,19 @@ def build_attention_section(
         path: str | None,
         clap_text: str,
         opacity_value: float,
+        visitor_state: Visitor | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple:
-        encoders = models.get(progress)
+        with models.gate.run(visitor_of(visitor_state, request), "these attention maps"):
+            encoders = models.get(progress)
+            try:
+                shown = compute(
+                    encoders, tower, image_text=text or "", image_path=path, audio_text=clap_text or "", limits=limits
+                )
+            except (InputError, ValueError) as exc:
+                raise refuse(str(exc)) from None
         try:
-            shown = compute(
-                encoders, tower, image_text=text or "", image_path=path, audio_text=clap_text or "", limits=limits
-            )
             layers, heads = shown.maps.shape[:2]
             out = views(shown, layers, MEAN, opacity_value)
         except ValueError as exc:
@@ -218,18 +227,21 @@ def build_attention_section(
             bars = gr.Plot(label="Pooled token's attention", visible=False)
     with gr.Accordion("Attention numbers (JSON)", open=False):
         numbers = gr.JSON()
-    shown = gr.State(None)
+    shown = gr.State(None, time_to_live=models.hosting.session_ttl)  # every layer and head: dropped when idle
 
     views_out = [summary, heat, overlay, bars, numbers]
     section = AttentionSection(
-        tower, run, [tower, image_text, image_file, audio_text, opacity], [shown, layer, head, *views_out]
+        tower,
+        run,
+        [tower, image_text, image_file, audio_text, opacity, visitors.state],
+        [shown, layer, head, *views_out],
     )
     button.click(
         run,
         section.inputs,
         section.outputs,
         api_name="attention",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
     gr.on(

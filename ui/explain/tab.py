@@ -18,6 +18,7 @@ from alignment.core.errors import InputError
 from alignment.inputs.limits import Limits
 from ui.explain.attention import CLAP_TEXT_TOWER, IMAGE_TOWER, AttentionSection, build_attention_section
 from ui.models import AppModels
+from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets.audio_map import audio_map_component
 from ui.widgets.audio_map import message_html as audio_message
 from ui.widgets.errors import refuse
@@ -69,6 +70,7 @@ class ExplainTab:
     audio: Half
     steps: list[tuple[Callable[..., object], list, list]]  # (fn, inputs, outputs): each half's run if it was sent
     concurrency_id: str  # the model runs' group: a chained run waits its turn like a button's
+    model_jobs: int  # that group's limit (HostSettings.model_jobs)
 
     @property
     def send_outputs(self) -> list:
@@ -87,7 +89,11 @@ class ExplainTab:
     def follow(self, dependency: Dependency) -> None:
         """After `dependency` (an event whose outputs include `send_outputs`) succeeds: open the pair's sub-tab and
         clear it (at once, outside the models' queue), explain the pair, then show the attention."""
-        queue = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": self.concurrency_id}
+        queue = {
+            "api_visibility": "private",
+            "concurrency_limit": self.model_jobs,
+            "concurrency_id": self.concurrency_id,
+        }
         attention = self.attention
         cleared = [self.halves, *self.image.outputs, *self.audio.outputs]
 
@@ -109,8 +115,20 @@ class ExplainTab:
             open_and_clear, inputs, cleared, api_visibility="private", queue=False, js=SCROLL_TO_PAIR
         )
 
-        def attention_if_sent(which: str | None, *args: object) -> tuple:
-            return attention.run(*args) if which else (gr.skip(),) * len(attention.outputs)
+        def attention_if_sent(
+            which: str | None,
+            tower: str,
+            text: str,
+            path: str | None,
+            clap_text: str,
+            opacity: float,
+            visitor_state: Visitor | None,
+            request: gr.Request,
+            progress: gr.Progress = gr.Progress(),
+        ) -> tuple:
+            if not which:
+                return (gr.skip(),) * len(attention.outputs)
+            return attention.run(tower, text, path, clap_text, opacity, visitor_state, request, progress)
 
         steps = [*self.steps, (attention_if_sent, [self.pending, *attention.inputs], attention.outputs)]
         for fn, step_inputs, outputs in steps:
@@ -129,7 +147,13 @@ def _waiting(text: str, path: str | None, which: str) -> str:
 
 
 def build_explain_tab(
-    models: AppModels, *, limits: Limits, example_image: Path, example_audio: Path, concurrency_id: str
+    models: AppModels,
+    *,
+    visitors: VisitorBox,
+    limits: Limits,
+    example_image: Path,
+    example_audio: Path,
+    concurrency_id: str,
 ) -> ExplainTab:
     """Lay out the tab inside the current gr.Blocks and wire its events (api names: explain_image, explain_audio,
     attention, attention_view)."""
@@ -146,20 +170,28 @@ def build_explain_tab(
         return len(encoder.tokenizer) < 1_000  # byte-level vocab, no merges: tiny
 
     def run_image(
-        text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
+        text: str,
+        path: str | None,
+        method: str,
+        opacity: float,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
             raise refuse("Give a text and an image to explain.")
         needs_gradients()
         text = text.strip()
-        encoders = models.get(progress)
-        from ui.explain import views  # the explanation modules: torch
+        visitor = visitor_of(visitor_state, request)
+        with models.gate.run(visitor, "this explanation"):
+            encoders = models.get(progress)
+            from ui.explain import views  # the explanation modules: torch
 
-        progress(0.1, desc="Computing the relevance map")
-        try:
-            shown = views.image_map(encoders, text, path, method, opacity, limits)
-        except (InputError, ValueError, OSError) as exc:
-            raise refuse(str(exc), title="The explanation did not run") from None
+            progress(0.1, desc="Computing the relevance map")
+            try:
+                shown = views.image_map(encoders, text, path, method, opacity, limits)
+            except (InputError, ValueError, OSError) as exc:
+                raise refuse(str(exc), title="The explanation did not run") from None
         head = (
             f"**Explaining** {views.pair_line(text, Path(path).name, 'image')} · **{method}** · cosine "
             f"{shown.result.score:.3f} · patch grid {shown.result.grid[0]}×{shown.result.grid[1]}"
@@ -176,7 +208,8 @@ def build_explain_tab(
             views.image_numbers(method, shown, None),
         )
         progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
-        curves = views.check(score, shown.result.relevance)
+        with models.gate.run(visitor, "this faithfulness check"):
+            curves = views.check(score, shown.result.relevance)
         areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
         yield (
             f"{head} · {areas}\n\n{note}\n\n{views.faithfulness_words(curves, units='patches')}",
@@ -186,19 +219,28 @@ def build_explain_tab(
             views.image_numbers(method, shown, curves),
         )
 
-    def run_audio(text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    def run_audio(
+        text: str,
+        path: str | None,
+        method: str,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[tuple]:
         if not (text or "").strip() or not path:
             raise refuse("Give a text and an audio clip to explain.")
         needs_gradients()
         text = text.strip()
-        encoders = models.get(progress)
-        from ui.explain import views  # the explanation modules: torch
+        visitor = visitor_of(visitor_state, request)
+        with models.gate.run(visitor, "this explanation"):
+            encoders = models.get(progress)
+            from ui.explain import views  # the explanation modules: torch
 
-        progress(0.1, desc="Computing when in the sound the match comes from")
-        try:
-            shown = views.audio_map(encoders, text, path, method, limits)
-        except (InputError, ValueError, OSError) as exc:
-            raise refuse(str(exc), title="The explanation did not run") from None
+            progress(0.1, desc="Computing when in the sound the match comes from")
+            try:
+                shown = views.audio_map(encoders, text, path, method, limits)
+            except (InputError, ValueError, OSError) as exc:
+                raise refuse(str(exc), title="The explanation did not run") from None
         x, wave = shown.result, shown.wave
         head = (
             f"**Explaining** {views.pair_line(text, Path(path).name, 'sound')} · **{method}** · cosine "
@@ -215,7 +257,8 @@ def build_explain_tab(
             views.audio_numbers(method, shown, None),
         )
         progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
-        curves = views.check(score, x.per_window)
+        with models.gate.run(visitor, "this faithfulness check"):
+            curves = views.check(score, x.per_window)
         areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
         yield (
             f"{head} · {areas}\n\n{views.faithfulness_words(curves, units='windows')}",
@@ -227,18 +270,31 @@ def build_explain_tab(
 
     # One step per half, so only the half that `ExplainTab.send` filled shows a progress bar.
     def image_if_sent(
-        which: str, text: str, path: str | None, method: str, opacity: float, progress: gr.Progress = gr.Progress()
+        which: str,
+        text: str,
+        path: str | None,
+        method: str,
+        opacity: float,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
         if which == "image":
-            yield from run_image(text, path, method, opacity, progress)
+            yield from run_image(text, path, method, opacity, visitor_state, request, progress)
         else:
             yield (gr.skip(),) * 5
 
     def audio_if_sent(
-        which: str, text: str, path: str | None, method: str, progress: gr.Progress = gr.Progress()
+        which: str,
+        text: str,
+        path: str | None,
+        method: str,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
         if which == "audio":
-            yield from run_audio(text, path, method, progress)
+            yield from run_audio(text, path, method, visitor_state, request, progress)
         else:
             yield (gr.skip(),) * 5
 
@@ -294,6 +350,7 @@ def build_explain_tab(
         with gr.Tab("Attention", id="attention"):
             attention = build_attention_section(
                 models,
+                visitors=visitors,
                 limits=limits,
                 image_text=image_text,
                 image_file=image_file,
@@ -304,14 +361,14 @@ def build_explain_tab(
 
     image = Half(image_summary, image_overlay, image_tokens, image_faith, image_numbers)
     audio = Half(audio_summary, audio_picture, audio_tokens, audio_faith, audio_numbers)
-    image_inputs = [image_text, image_file, image_method, opacity]
-    audio_inputs = [audio_text, audio_file, audio_method]
+    image_inputs = [image_text, image_file, image_method, opacity, visitors.state]
+    audio_inputs = [audio_text, audio_file, audio_method, visitors.state]
     image_button.click(
         run_image,
         image_inputs,
         image.outputs,
         api_name="explain_image",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
     audio_button.click(
@@ -319,7 +376,7 @@ def build_explain_tab(
         audio_inputs,
         audio.outputs,
         api_name="explain_audio",
-        concurrency_limit=1,
+        concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
     pending = gr.State(None)
@@ -338,4 +395,5 @@ def build_explain_tab(
             (audio_if_sent, [pending, *audio_inputs], audio.outputs),
         ],
         concurrency_id,
+        models.hosting.model_jobs,
     )
