@@ -20,7 +20,7 @@ from .encoders import ClapEncoder, ClipEncoder, Encoders
 from .runtime import gpu
 from .turns import forward_turn
 
-TURN_BATCHES = 2  # model batches per turn: long enough to keep the model busy, short enough to let others in
+TURN_BATCHES = 1  # model batches per turn: a waiting job waits for one batch of another (a few seconds on a CPU)
 
 
 @gpu

@@ -250,7 +250,7 @@ def build_compare_tab(
         inputs=[texts, text_file, images, audio, kind, state, visitors.state],
         outputs=outputs,
         api_name="compare",
-        concurrency_limit=4,
+        concurrency_limit=16,  # mostly the prepared example and cache hits; model work takes turns anyway
         trigger_mode="always_last",
     )
     kind.change(recolour, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")

@@ -1,0 +1,273 @@
+"""Many visitors on one server: latency under load, refusals, memory per session, and fairness between visitors.
+
+    .venv/bin/python -m bench.bench_load [--clients 20] [--compares 10] [--burst 200] [--json out.json]
+
+One `python app.py --preset tiny` on a fresh ALIGN_CACHE (ALIGN_SESSION_TTL=30 so ended sessions expire within
+the run), driven through gradio_client, each simulated visitor its own Client (its own session):
+
+1. warm baseline: RSS after the first visitor's compare of the bundled example;
+2. steady load: `--clients` visitors at once, each `--compares` compares in a row (the bundled example, then a
+   text and an image of its own, so half are new work): latency p50/p95/p99, refusals, RSS;
+3. burst: `--burst` visitors send one compare each at the same moment: latency percentiles, refusals (a full
+   queue or the per-visitor limit say "busy"), RSS;
+4. sessions: RSS once those sessions have ended and expired (idle), against the warm baseline, and the memory a
+   live session of the bundled example costs ((RSS with all sessions alive - baseline) / sessions);
+5. fairness: one visitor evaluates an 80,000-row embeddings file while another compares one image; that compare's
+   latency against the same compare on an idle server.
+
+Absolute times depend on the machine's load (noted with each figure); the ratios are what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .bench_app import free_port, wait_ready
+from .machine import ROOT, load_average, machine_line, rss_mb, table
+
+EXAMPLES = json.loads((ROOT / "assets" / "examples.json").read_text())
+IMAGES = sorted((ROOT / "assets" / "images").glob("*.jpg"))
+
+
+def bundled() -> tuple[str, list[str], list[str]]:
+    first = EXAMPLES[0]
+    return (
+        "\n".join(first["texts"]),
+        [str(ROOT / "assets" / p) for p in first["images"]],
+        [str(ROOT / "assets" / p) for p in first["audio"]],
+    )
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+
+
+class Server:
+    """The app in a child process, on a free port and its own cache."""
+
+    def __init__(self, cache: str, *, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        full = {
+            **os.environ,
+            "ALIGN_CACHE": cache,
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_OFFLINE": "1",
+            "ALIGN_SESSION_TTL": "30",
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        }
+        self.log = Path(cache) / f"app-{self.port}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "app.py", "--preset", "tiny"],
+            cwd=ROOT,
+            env=full,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def ready(self, timeout: float = 600) -> float:
+        return wait_ready(self.url, self.process, timeout=timeout)
+
+    def rss(self) -> float:
+        return rss_mb(self.process.pid)[0]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def compare_call(url: str, text: str, images: list[str], audio: list[str]) -> tuple[float, str | None]:
+    """(seconds, None) for one /compare of a new visitor, or (seconds, why it was refused or failed)."""
+    from gradio_client import Client, handle_file
+
+    start = time.perf_counter()
+    try:
+        client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        client.predict(
+            text, None, [handle_file(p) for p in images], [handle_file(p) for p in audio], "cosine", api_name="/compare"
+        )
+    except Exception as exc:  # a refusal or a failure, counted and named
+        return time.perf_counter() - start, " ".join(str(exc).split())[:160]
+    return time.perf_counter() - start, None
+
+
+def visitors(n: int, work: Callable[[int], list[tuple[float, str | None]]]) -> list[tuple[float, str | None]]:
+    """Run `work(i)` for n visitors at once; every call's (seconds, problem)."""
+    results: list[tuple[float, str | None]] = []
+    lock = threading.Lock()
+
+    def run(i: int) -> None:
+        out = work(i)
+        with lock:
+            results.extend(out)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def summary(name: str, results: list[tuple[float, str | None]], server: Server) -> dict:
+    ok = [s for s, problem in results if problem is None]
+    refused = [p for _, p in results if p is not None]
+    return {
+        "scenario": name,
+        "requests": len(results),
+        "ok": len(ok),
+        "refused": len(refused),
+        "refusal_examples": sorted(set(refused))[:3],
+        **percentiles(ok),
+        "rss_mb": round(server.rss()),
+        "load": load_average(),
+    }
+
+
+def fairness(server: Server, tmp: str) -> dict:
+    """A one-image compare's latency alone, then while another visitor evaluates an 80,000-row embeddings file."""
+    from gradio_client import Client, handle_file
+
+    from alignment.inputs.embeddings import from_arrays, save_npz
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    x = rng.normal(size=(2 * n, 128)).astype(np.float32)  # D=128: 41 MB, under the 50 MB upload limit
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = [f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
+    pairs = [str(i) for i in range(n)] * 2
+    path = save_npz(Path(tmp) / "big.npz", from_arrays(ids, ["text"] * n + ["image"] * n, pairs, x))
+
+    def one_compare() -> float:
+        return compare_call(server.url, "a cat on a sofa", [str(IMAGES[1])], [])[0]
+
+    alone = [one_compare() for _ in range(3)]
+    evaluation: dict[str, float] = {}
+
+    def evaluate() -> None:
+        start = time.perf_counter()
+        client = Client(server.url, verbose=False, download_files=False, analytics_enabled=False)
+        client.predict(handle_file(str(path)), False, "skip", "", "", api_name="/evaluate")
+        evaluation["seconds"] = time.perf_counter() - start
+
+    long_job = threading.Thread(target=evaluate)
+    long_job.start()
+    time.sleep(5)  # the evaluation is under way
+    during = [one_compare() for _ in range(3)]
+    long_job.join()
+    return {
+        "compare_alone_s": round(statistics.median(alone), 3),
+        "compare_during_evaluation_s": round(statistics.median(during), 3),
+        "evaluation_s": round(evaluation.get("seconds", float("nan")), 1),
+        "load": load_average(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--compares", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    print(machine_line(), flush=True)
+    text, images, audio = bundled()
+    results: dict = {"machine": machine_line()}
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as cache:
+        server = Server(cache)
+        try:
+            results["page_ready_s"] = round(server.ready(), 2)
+            compare_call(server.url, text, images, audio)  # the first visitor: prepares the example
+            time.sleep(2)
+            baseline = server.rss()
+            results["rss_warm_mb"] = round(baseline)
+            print(f"warm baseline RSS {baseline:.0f} MiB", flush=True)
+
+            def steady(i: int) -> list[tuple[float, str | None]]:
+                out = []
+                for n in range(args.compares):
+                    if n % 2 == 0:
+                        out.append(compare_call(server.url, text, images, audio))
+                    else:
+                        own = f"visitor {i} asks about picture {n}"
+                        out.append(compare_call(server.url, own, [str(IMAGES[(i + n) % len(IMAGES)])], []))
+                return out
+
+            rows = [
+                summary(f"{args.clients} visitors x {args.compares} compares", visitors(args.clients, steady), server)
+            ]
+            print(rows[-1], flush=True)
+            burst = visitors(args.burst, lambda i: [compare_call(server.url, text, images, audio)])
+            rows.append(summary(f"burst of {args.burst} visitors, one compare each", burst, server))
+            print(rows[-1], flush=True)
+            alive = server.rss()
+            sessions = args.clients + args.burst + 1
+            results["sessions"] = sessions
+            results["rss_sessions_alive_mb"] = round(alive)
+            results["mb_per_live_session"] = round((alive - baseline) / sessions, 3)
+            time.sleep(75)  # ALIGN_SESSION_TTL=30: every session above has expired by now (gradio sweeps each minute)
+            results["rss_sessions_ended_mb"] = round(server.rss())
+            results["ended_vs_warm"] = round(results["rss_sessions_ended_mb"] / baseline, 3)
+            results["scenarios"] = rows
+            results["fairness"] = fairness(server, cache)
+            print(results["fairness"], flush=True)
+        finally:
+            server.stop()
+    print(
+        table(
+            ["scenario", "requests", "ok", "refused", "p50 s", "p95 s", "p99 s", "RSS MiB", "load"],
+            [
+                [
+                    r["scenario"],
+                    r["requests"],
+                    r["ok"],
+                    r["refused"],
+                    r["p50"],
+                    r["p95"],
+                    r["p99"],
+                    r["rss_mb"],
+                    r["load"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+    f = results["fairness"]
+    r = results
+    print(
+        f"\nwarm RSS {r['rss_warm_mb']} MiB; {r['sessions']} sessions alive {r['rss_sessions_alive_mb']} MiB "
+        f"({r['mb_per_live_session']} MiB each); ended and expired {r['rss_sessions_ended_mb']} MiB "
+        f"(x{r['ended_vs_warm']} the warm baseline)"
+    )
+    print(
+        f"fairness: a one-image compare takes {f['compare_alone_s']} s alone and {f['compare_during_evaluation_s']} s "
+        f"while another visitor's 80,000-row evaluation runs ({f['evaluation_s']} s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()
