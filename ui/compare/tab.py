@@ -13,12 +13,12 @@ from pathlib import Path
 import gradio as gr
 
 from alignment.analysis.comparison import Comparison
+from alignment.inputs.text import split_lines
 from ui.compare.example import PreparedExample
 from ui.compare.one_space import one_space_handler
 from ui.compare.views import (
     MATCH_COLUMNS,
     SCORE_KINDS,
-    collect_texts,
     gallery_items,
     heatmap_views,
     matches_table,
@@ -118,13 +118,14 @@ def build_compare_tab(
         the projection is known already, e.g. the prepared example or a repeated comparison)."""
         visitor = visitor_of(visitor_state, request)
         started = time.perf_counter()
-        texts = collect_texts(text, text_file)
+        texts = split_lines(text or "")
+        text_files = [text_file] if text_file else []  # a bad file, or bad lines in it, are problems; the rest runs
         image_paths, audio_paths = [str(p) for p in images or []], [str(p) for p in audio or []]
         prepared = (
             example.lookup(
                 texts, image_paths, audio_paths, wait=lambda: progress(None, desc="Preparing the bundled example")
             )
-            if example is not None
+            if example is not None and not text_files
             else None
         )
         if prepared is not None:
@@ -147,6 +148,7 @@ def build_compare_tab(
                     cache=models.cache_for(visitor),
                     limits=models.settings.limits,
                     progress=lambda f, m: progress(f, desc=m),
+                    text_files=text_files,
                 ).without_media()
             except ValueError as exc:
                 raise refuse(str(exc), title="The comparison did not run") from None

@@ -13,8 +13,6 @@ import numpy as np
 import pandas as pd
 
 from alignment.analysis.comparison import Comparison
-from alignment.core.errors import InputError
-from alignment.inputs.text import read_text_file, split_lines
 from alignment.views import figures
 from alignment.views.projection import pca_2d, project
 from ui.widgets import matrix as matrix_view
@@ -205,16 +203,6 @@ def _intended_wins(result: dict, intended: Mapping[str, str]) -> list[str]:
         hits = sum(block["rows"][best[j]] == intended[n] for j, n in enumerate(names))
         out.append(f"**{hits} of {len(names)} {noun}**")
     return out
-
-
-def collect_texts(text: str, text_file: str | None) -> list[str]:
-    texts = split_lines(text or "")
-    if text_file:
-        try:
-            texts += read_text_file(text_file)
-        except InputError as exc:
-            raise refuse(f"The text file could not be used: {exc}") from None
-    return texts
 
 
 def gallery_items(comparison: Comparison) -> list[tuple[object, str]]:
