@@ -95,8 +95,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
                     example_audio=ASSETS / "audio" / "siren_sweep.flac",
                     concurrency_id=ENCODERS,
                 )
-            with gr.Tab("Fusion", id="fusion"):
-                build_fusion_tab(models, visitors=visitors, concurrency_id=ENCODERS)
+            with gr.Tab("Fusion", id="fusion") as fusion_tab:
+                build_fusion_tab(models, tab=fusion_tab, visitors=visitors, concurrency_id=ENCODERS)
 
         def refresh_status() -> tuple:
             done = models.ready or models.status_markdown().startswith("⚠️")

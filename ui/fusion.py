@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,14 @@ from ui.widgets.errors import refuse
 if TYPE_CHECKING:  # training imports torch: loaded on the first run
     from alignment.space.fusion_training import FusionComparison
 
-TABLE_COLUMNS = ["method", "R@1", "R@5", "R@10", "MRR", "epochs", "best_epoch", "seconds"]
+TABLE_COLUMNS = ["method", "R@1", "R@5", "R@10", "MRR", "chance_R@1", "epochs", "best_epoch", "seconds"]
+TABLE_LEGEND = (
+    "How to read the table: each held-out item's fused vector ranks every candidate {target}; **R@1** is the "
+    "share whose own {target} comes first (**chance_R@1** is what guessing would score), **R@5 / R@10** within "
+    "the first 5 / 10, **MRR** the mean of 1 / rank (1 = always first). **epochs** trained, **best_epoch** the "
+    "one kept (best on the validation split). Rows named after one modality use that modality alone, for "
+    "reference: fusion earns its keep when it beats all of them."
+)
 MAX_EPOCHS = 60
 SHOWN_ITEMS = 50  # rows of the per-item attention table
 
@@ -72,8 +80,18 @@ def attention_views(items: FusionItems, comparison: FusionComparison) -> tuple[g
     return fig, table
 
 
-def build_fusion_tab(models: AppModels, *, visitors: VisitorBox, concurrency_id: str) -> None:
-    """Lay out the tab inside the current gr.Blocks and wire its event (api name: fusion)."""
+def build_fusion_tab(models: AppModels, *, tab: gr.Tab, visitors: VisitorBox, concurrency_id: str) -> None:
+    """Lay out the tab inside the current gr.Blocks and wire its events (api name: fusion). Opening the tab shows
+    the synthetic demo's result at once: it is the same for every visitor, so it is trained once per process."""
+    demo_results: dict[tuple[str, tuple[str, ...]], tuple] = {}
+    demo_lock = threading.Lock()  # one visitor trains the demo; the others wait for that result, not train again
+
+    def synthetic_demo(target: str, methods: list[str], progress: gr.Progress) -> tuple:
+        key = (target, tuple(sorted(methods)))
+        with demo_lock:
+            if key not in demo_results:
+                demo_results[key] = train(None, target, methods, progress)
+            return demo_results[key]
 
     def run(
         upload: str | None,
@@ -86,7 +104,15 @@ def build_fusion_tab(models: AppModels, *, visitors: VisitorBox, concurrency_id:
         if not methods:
             raise refuse(f"Choose at least one method ({', '.join(METHODS)}).")
         with models.gate.run(visitor_of(visitor_state, request), "this fusion training"):
-            return train(upload, target, methods, progress)
+            return train(upload, target, methods, progress) if upload else synthetic_demo(target, methods, progress)
+
+    def first_look(
+        shown: str, visitor_state: Visitor | None, request: gr.Request, progress: gr.Progress = gr.Progress()
+    ) -> tuple:
+        """On opening the tab: the synthetic demo with the default settings, unless a result is shown already."""
+        if shown:
+            return tuple(gr.skip() for _ in range(7))
+        return run(None, "text", list(METHODS), visitor_state, request, progress)
 
     def train(upload: str | None, target: str, methods: list[str], progress: gr.Progress) -> tuple:
         try:
@@ -112,11 +138,14 @@ def build_fusion_tab(models: AppModels, *, visitors: VisitorBox, concurrency_id:
         best = comparison.table[0]
         summary = (
             f"**{len(items.keys)} items** from {source}; views {', '.join(items.names)} → target "
-            f"{items.target_modality}. Best held-out R@1: **{best['method']}** {best['R@1']:.3f}."
+            f"{items.target_modality}. Best held-out R@1: **{best['method']}** {best['R@1']:.3f} "
+            f"(guessing: {best['chance_R@1']:.3f})."
         )
+        legend = TABLE_LEGEND.format(target=items.target_modality)
         weights_fig, weights_table = attention_views(items, comparison)
         numbers = {"items": len(items.keys), "views": list(items.names), "table": [dict(r) for r in comparison.table]}
-        return summary, comparison_table(comparison), curves_figure(comparison), weights_fig, weights_table, numbers
+        table = comparison_table(comparison)
+        return summary, table, legend, curves_figure(comparison), weights_fig, weights_table, numbers
 
     gr.Markdown(
         "Fuse several modalities of one item (a photo, a sound...) into one vector that retrieves the "
@@ -139,17 +168,27 @@ def build_fusion_tab(models: AppModels, *, visitors: VisitorBox, concurrency_id:
         headers=TABLE_COLUMNS,
         interactive=False,
     )
+    legend = gr.Markdown(elem_classes="fusion-legend")
     with gr.Row():
         curves = gr.Plot(label="Training curves")
         weights = gr.Plot(label="Attention weights")
     per_item = gr.Dataframe(label=f"Attention weights of the first {SHOWN_ITEMS} items", interactive=False)
     with gr.Accordion("Numbers (JSON)", open=False):
         numbers = gr.JSON()
+    outputs = [summary, table, legend, curves, weights, per_item, numbers]
     button.click(
         run,
         [upload, target, methods, visitors.state],
-        [summary, table, curves, weights, per_item, numbers],
+        outputs,
         api_name="fusion",
+        concurrency_limit=models.hosting.model_jobs,
+        concurrency_id=concurrency_id,
+    )
+    tab.select(
+        first_look,
+        [summary, visitors.state],
+        outputs,
+        api_visibility="private",
         concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )

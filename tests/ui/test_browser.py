@@ -212,3 +212,19 @@ def output_image(page: Page, label: str) -> Locator:
     """The picture shown by the gr.Image whose label is `label`."""
     block = page.get_by_text(label, exact=True).locator("xpath=ancestor::div[contains(@class, 'block')][1]")
     return block.locator("img").first
+
+
+def test_opening_the_fusion_tab_shows_the_demo_result(page: Page, launched: tuple[str, bool]) -> None:
+    """No button to find: opening the tab trains the synthetic demo once (later visitors get it at once)."""
+    url, runs_on_load = launched
+    page_errors = open_app(page, url)
+    if runs_on_load:
+        page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
+        page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    page.get_by_role("tab", name="Fusion").click()
+    sync_api.expect(page.get_by_text("Best held-out R@1")).to_be_visible(timeout=RUN_SECONDS * 1000)
+    sync_api.expect(page.get_by_text("How to read the table")).to_be_visible()
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    curves = page.locator(".js-plotly-plot:visible:has(.scatterlayer)").first
+    assert_on_screen(page, curves.locator(".main-svg").first)
+    assert page_errors == [], f"uncaught errors in the page: {page_errors}"

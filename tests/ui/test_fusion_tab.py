@@ -36,7 +36,9 @@ def test_items_group_rows_by_pair_with_a_presence_mask() -> None:
 
 
 def test_fusion_tab_equals_the_library_and_fusion_beats_each_modality(client: Client) -> None:
-    summary, table, curves, weights, per_item, numbers = client.predict(None, "text", list(METHODS), api_name="/fusion")
+    summary, table, legend, curves, weights, per_item, numbers = client.predict(
+        None, "text", list(METHODS), api_name="/fusion"
+    )
     rows = {r["method"]: r for r in numbers["table"]}
     assert set(rows) == {*METHODS, "only image", "only audio"}
     best_single = max(rows["only image"]["R@1"], rows["only audio"]["R@1"])
@@ -57,7 +59,8 @@ def test_fusion_tab_equals_the_library_and_fusion_beats_each_modality(client: Cl
     item_weights = np.array([r[1:] for r in per_item["data"]], dtype=float)
     assert per_item["headers"] == ["item", "image", "audio"]
     assert np.allclose(item_weights.sum(axis=1), 1, atol=1e-3)
-    assert "Best held-out R@1" in summary
+    assert "Best held-out R@1" in summary and "guessing" in summary
+    assert "**R@1** is the share whose own text comes first" in legend  # the columns explained in plain words
 
 
 def test_fusion_tab_reads_an_upload_and_names_bad_ones(client: Client, tmp_path) -> None:
