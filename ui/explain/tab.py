@@ -114,6 +114,8 @@ class ExplainTab:
         dependency = dependency.success(
             open_and_clear, inputs, cleared, api_visibility="private", queue=False, js=SCROLL_TO_PAIR
         )
+        # Again once the cleared halves are drawn: on a phone the tab switch reflows the page after the first scroll.
+        dependency = dependency.success(None, None, None, js=SCROLL_TO_PAIR, queue=False, api_visibility="private")
 
         def attention_if_sent(
             which: str | None,
@@ -169,6 +171,65 @@ def build_explain_tab(
     def character_level(encoder: object) -> bool:
         return len(encoder.tokenizer) < 1_000  # byte-level vocab, no merges: tiny
 
+    def run_pair(
+        which: str,
+        text: str,
+        path: str | None,
+        method: str,
+        opacity: float,
+        visitor_state: Visitor | None,
+        request: gr.Request,
+        progress: gr.Progress,
+    ) -> Iterator[tuple]:
+        """Explain one text × image (`which` = "image") or text × sound pair: the map and the words first, then
+        the faithfulness check that says how far to trust them (its expected time stated while it runs)."""
+        noun = "an image" if which == "image" else "an audio clip"
+        if not (text or "").strip() or not path:
+            raise refuse(f"Give a text and {noun} to explain.")
+        needs_gradients()
+        text = text.strip()
+        visitor = visitor_of(visitor_state, request)
+        with models.gate.run(visitor, "this explanation"):
+            encoders = models.get(progress)
+            from ui.explain import views  # the explanation modules: torch
+
+            compute = views.image_map if which == "image" else views.audio_map
+            progress(
+                0.1,
+                desc="Computing the relevance map"
+                if which == "image"
+                else "Computing when in the sound the match comes from",
+            )
+            try:
+                shown = compute(encoders, text, path, method, limits, opacity=opacity)
+            except (InputError, ValueError, OSError) as exc:
+                raise refuse(str(exc), title="The explanation did not run") from None
+        note = f"{shown.note}\n\n" if shown.note else ""
+        score = shown.scorer(encoders, text)
+        passes, expected = views.estimate(score, shown.relevance)
+        tower = encoders.clip if which == "image" else encoders.clap
+        words = views.words_figure(shown.tokens, character_level=character_level(tower))
+        trusted = "map" if which == "image" else "curve"
+        yield (
+            f"{shown.head}\n\n{note}Checking how far to trust the {trusted}: about {expected:.0f} s "
+            f"({passes} forward passes)…",
+            shown.picture,
+            words,
+            views.faithfulness_figure(None, units=shown.units),
+            shown.numbers(method, None),
+        )
+        progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
+        with models.gate.run(visitor, "this faithfulness check"):
+            curves = views.check(score, shown.relevance)
+        areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
+        yield (
+            f"{shown.head} · {areas}\n\n{note}{views.faithfulness_words(curves, units=shown.units)}",
+            shown.picture,
+            words,
+            views.faithfulness_figure(curves, units=shown.units),
+            shown.numbers(method, curves),
+        )
+
     def run_image(
         text: str,
         path: str | None,
@@ -178,46 +239,7 @@ def build_explain_tab(
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        if not (text or "").strip() or not path:
-            raise refuse("Give a text and an image to explain.")
-        needs_gradients()
-        text = text.strip()
-        visitor = visitor_of(visitor_state, request)
-        with models.gate.run(visitor, "this explanation"):
-            encoders = models.get(progress)
-            from ui.explain import views  # the explanation modules: torch
-
-            progress(0.1, desc="Computing the relevance map")
-            try:
-                shown = views.image_map(encoders, text, path, method, opacity, limits)
-            except (InputError, ValueError, OSError) as exc:
-                raise refuse(str(exc), title="The explanation did not run") from None
-        head = (
-            f"**Explaining** {views.pair_line(text, Path(path).name, 'image')} · **{method}** · cosine "
-            f"{shown.result.score:.3f} · patch grid {shown.result.grid[0]}×{shown.result.grid[1]}"
-        )
-        note = views.image_note(shown)
-        score = views.image_scorer(encoders, text, shown)
-        passes, expected = views.estimate(score, shown.result.relevance)
-        words = views.words_figure(shown.tokens, character_level=character_level(encoders.clip))
-        yield (
-            f"{head}\n\n{note}\n\nChecking how far to trust the map: about {expected:.0f} s ({passes} forward passes)…",
-            shown.overlay,
-            words,
-            views.faithfulness_figure(None, units="patches"),
-            views.image_numbers(method, shown, None),
-        )
-        progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
-        with models.gate.run(visitor, "this faithfulness check"):
-            curves = views.check(score, shown.result.relevance)
-        areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
-        yield (
-            f"{head} · {areas}\n\n{note}\n\n{views.faithfulness_words(curves, units='patches')}",
-            shown.overlay,
-            words,
-            views.faithfulness_figure(curves, units="patches"),
-            views.image_numbers(method, shown, curves),
-        )
+        yield from run_pair("image", text, path, method, opacity, visitor_state, request, progress)
 
     def run_audio(
         text: str,
@@ -227,46 +249,7 @@ def build_explain_tab(
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> Iterator[tuple]:
-        if not (text or "").strip() or not path:
-            raise refuse("Give a text and an audio clip to explain.")
-        needs_gradients()
-        text = text.strip()
-        visitor = visitor_of(visitor_state, request)
-        with models.gate.run(visitor, "this explanation"):
-            encoders = models.get(progress)
-            from ui.explain import views  # the explanation modules: torch
-
-            progress(0.1, desc="Computing when in the sound the match comes from")
-            try:
-                shown = views.audio_map(encoders, text, path, method, limits)
-            except (InputError, ValueError, OSError) as exc:
-                raise refuse(str(exc), title="The explanation did not run") from None
-        x, wave = shown.result, shown.wave
-        head = (
-            f"**Explaining** {views.pair_line(text, Path(path).name, 'sound')} · **{method}** · cosine "
-            f"{x.score:.3f} · {wave.seconds:.1f} s"
-        )
-        score = views.audio_scorer(encoders, text, shown)
-        passes, expected = views.estimate(score, x.per_window)
-        words = views.words_figure(shown.tokens, character_level=character_level(encoders.clap))
-        yield (
-            f"{head}\n\nChecking how far to trust the curve: about {expected:.0f} s ({passes} forward passes)…",
-            shown.picture,
-            words,
-            views.faithfulness_figure(None, units="windows"),
-            views.audio_numbers(method, shown, None),
-        )
-        progress(0.5, desc=f"Faithfulness check (about {expected:.0f} s)")
-        with models.gate.run(visitor, "this faithfulness check"):
-            curves = views.check(score, x.per_window)
-        areas = f"deletion area {curves['deletion']['area']:+.3f}, insertion area {curves['insertion']['area']:+.3f}"
-        yield (
-            f"{head} · {areas}\n\n{views.faithfulness_words(curves, units='windows')}",
-            shown.picture,
-            words,
-            views.faithfulness_figure(curves, units="windows"),
-            views.audio_numbers(method, shown, curves),
-        )
+        yield from run_pair("audio", text, path, method, 0.0, visitor_state, request, progress)
 
     # One step per half, so only the half that `ExplainTab.send` filled shows a progress bar.
     def image_if_sent(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -36,20 +37,61 @@ DIMMED = 0.55  # how dark the parts of the image CLIP's centre crop leaves out a
 class ImageMap:
     """An image explanation before its faithfulness check."""
 
+    units = "patches"  # what the faithfulness check deletes and inserts
     image: Image.Image
     result: xi.ImageRelevance
     tokens: list[tuple[str, float]]
-    overlay: Image.Image
+    picture: Image.Image  # the overlay, with its colour bar
+    head: str  # which pair, method, score and patch grid, in one line
+    note: str  # what the overlay's colours and dimmed bands mean
+
+    @property
+    def relevance(self) -> np.ndarray:
+        return self.result.relevance
+
+    def scorer(self, encoders: Encoders, text: str) -> BatchScore:
+        return xi.image_score(encoders.clip, text, self.image)
+
+    def numbers(self, method: str, curves: dict | None) -> dict:
+        return {
+            "method": method,
+            "score": self.result.score,
+            "grid": list(self.result.grid),
+            "relevance": np.round(self.result.relevance, 5).tolist(),
+            "tokens": self.tokens,
+            "faithfulness": curves,
+        }
 
 
 @dataclass(frozen=True)
 class AudioMap:
     """A sound explanation before its faithfulness check."""
 
+    units = "windows"
     wave: Waveform
     result: xa.AudioExplanation
     tokens: list[tuple[str, float]]
     picture: str  # the audio map's HTML
+    head: str
+    note: str
+
+    @property
+    def relevance(self) -> np.ndarray:
+        return self.result.per_window
+
+    def scorer(self, encoders: Encoders, text: str) -> BatchScore:
+        return xa.audio_score(encoders.clap, text, self.wave, starts=self.result.starts, ends=self.result.ends)
+
+    def numbers(self, method: str, curves: dict | None) -> dict:
+        x = self.result
+        return {
+            "method": method,
+            "score": x.score,
+            "times": np.round(x.curve_times, 4).tolist(),
+            "relevance": np.round(x.curve, 5).tolist(),
+            "tokens": self.tokens,
+            "faithfulness": curves,
+        }
 
 
 def pair_line(text: str, name: str, noun: str) -> str:
@@ -57,70 +99,45 @@ def pair_line(text: str, name: str, noun: str) -> str:
     return f"“{md(text)}” × {md(name)} ({noun})"
 
 
-# ---------------------------------------------------------------------------- images
-
-
-def image_map(encoders: Encoders, text: str, path: str, method: str, opacity: float, limits: Limits) -> ImageMap:
+def image_map(
+    encoders: Encoders, text: str, path: str, method: str, limits: Limits, *, opacity: float = 0.5
+) -> ImageMap:
     image = load_file(path, "image", limits=limits, purpose="explain").payload  # the upload's checks and budgets
     result = xi.explain(encoders.clip, text, image, method=method)  # type: ignore[arg-type]
     overlay = xm.overlay(image, result.relevance, opacity=opacity, box=result.box, dim_outside=DIMMED)
     tokens = xi.text_relevance(encoders.clip, text, image).pairs()
-    return ImageMap(image, result, tokens, xm.with_colorbar(overlay, title=f"{method} relevance"))
-
-
-def image_note(shown: ImageMap) -> str:
-    """What the overlay's colours and dimmed bands mean."""
-    full = shown.result.box == (0.0, 0.0, float(shown.image.width), float(shown.image.height))
+    full = result.box == (0.0, 0.0, float(image.width), float(image.height))
     crop = (
         ""
         if full
         else " The greyed-out bands lie outside the centre square CLIP crops the image to: it never sees them."
     )
-    return f"Bright = the patches that make the text and the image similar; dark = patches that don't.{crop}"
+    return ImageMap(
+        image,
+        result,
+        tokens,
+        xm.with_colorbar(overlay, title=f"{method} relevance"),
+        head=f"**Explaining** {pair_line(text, Path(path).name, 'image')} · **{method}** · cosine "
+        f"{result.score:.3f} · patch grid {result.grid[0]}×{result.grid[1]}",
+        note=f"Bright = the patches that make the text and the image similar; dark = patches that don't.{crop}",
+    )
 
 
-def image_scorer(encoders: Encoders, text: str, shown: ImageMap) -> BatchScore:
-    return xi.image_score(encoders.clip, text, shown.image)
-
-
-def image_numbers(method: str, shown: ImageMap, curves: dict | None) -> dict:
-    return {
-        "method": method,
-        "score": shown.result.score,
-        "grid": list(shown.result.grid),
-        "relevance": np.round(shown.result.relevance, 5).tolist(),
-        "tokens": shown.tokens,
-        "faithfulness": curves,
-    }
-
-
-# ---------------------------------------------------------------------------- sounds
-
-
-def audio_map(encoders: Encoders, text: str, path: str, method: str, limits: Limits) -> AudioMap:
+def audio_map(encoders: Encoders, text: str, path: str, method: str, limits: Limits, **_: object) -> AudioMap:
     wave = load_file(path, "audio", limits=limits, purpose="explain").payload  # at most max_explain_seconds
     clap = encoders.clap
     x = xa.explain(clap, text, wave, method=method)
     tokens = xa.text_relevance(clap, text, wave).pairs()
     picture = audio_map_html(wave, x.mel, xa.mel_frequencies(clap), x.curve_times, x.curve, label=method)
-    return AudioMap(wave, x, tokens, picture)
-
-
-def audio_scorer(encoders: Encoders, text: str, shown: AudioMap) -> BatchScore:
-    x = shown.result
-    return xa.audio_score(encoders.clap, text, shown.wave, starts=x.starts, ends=x.ends)
-
-
-def audio_numbers(method: str, shown: AudioMap, curves: dict | None) -> dict:
-    x = shown.result
-    return {
-        "method": method,
-        "score": x.score,
-        "times": np.round(x.curve_times, 4).tolist(),
-        "relevance": np.round(x.curve, 5).tolist(),
-        "tokens": shown.tokens,
-        "faithfulness": curves,
-    }
+    return AudioMap(
+        wave,
+        x,
+        tokens,
+        picture,
+        head=f"**Explaining** {pair_line(text, Path(path).name, 'sound')} · **{method}** · cosine "
+        f"{x.score:.3f} · {wave.seconds:.1f} s",
+        note="",
+    )
 
 
 # ---------------------------------------------------------------------------- both
