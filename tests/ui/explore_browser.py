@@ -7,8 +7,6 @@ draws plotly's scattergl in a headless browser without a GPU.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,28 +14,12 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, free_port, needs_chromium  # one definition, re-exported
 
-CHROMIUM = next(
-    (
-        p
-        for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-        if p and Path(p).exists()
-    ),
-    None,
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PHONE", "free_port", "needs_chromium"]
+
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium: /usr/bin/chromium is absent, and no chromium or chromium-browser on PATH"
-)
 
 # Plotly's axes are linear here, so two points of each axis (l2p of 0 and 1) give the whole map to page pixels.
 JS_AXES = """sel => {
@@ -46,12 +28,6 @@ JS_AXES = """sel => {
   const x = fl.xaxis, y = fl.yaxis;
   return [box.left + fl._size.l, x.l2p(0), x.l2p(1), box.top + fl._size.t, y.l2p(0), y.l2p(1)];
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
