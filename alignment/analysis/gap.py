@@ -56,10 +56,12 @@ def gap_maps(x: np.ndarray, y: np.ndarray, *, chunk: int = 1 << 14) -> tuple[Aff
     scales, cross = [], []
     for m, v in enumerate(units):
         norms, dots = np.empty(len(v)), np.empty(len(v))
+        own, other = means[m].astype(np.float32), means[1 - m].astype(np.float32)  # float32 rows: 1e-7 relative
         for s in range(0, len(v), chunk):
-            part = v[s : s + chunk].astype(np.float64)  # (c, D)
-            norms[s : s + chunk] = np.linalg.norm(part - means[m], axis=1)
-            dots[s : s + chunk] = part @ means[1 - m]  # (c, D) @ (D,) -> (c,): each row against the other mean
+            part = v[s : s + chunk]  # (c, D)
+            centred = part - own  # (c, D)
+            norms[s : s + chunk] = np.sqrt(np.einsum("nd,nd->n", centred, centred, dtype=np.float64))
+            dots[s : s + chunk] = part @ other  # (c, D) @ (D,) -> (c,): each row against the other mean
         flat = np.flatnonzero(norms < 1e-6)
         if flat.size:
             raise ValueError(

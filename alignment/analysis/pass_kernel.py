@@ -32,9 +32,9 @@ SUB_HISTOGRAMS = (
 class RowSide(NamedTuple):
     """Per-query state when the queries are the block's rows; the partial arrays have a leading thread axis."""
 
-    best: np.ndarray  # (Nq,) float64 best true score per query (+inf without one: nothing counts)
+    best: np.ndarray  # (Nq,) float32 best true score per query (+inf without one: nothing counts)
     above: np.ndarray  # (T, c) int64 false matches strictly above it, per thread, this block
-    top_v: np.ndarray  # (T, c, k) float64 partial top-k scores, best first
+    top_v: np.ndarray  # (T, c, k) float32 partial top-k scores, best first
     top_i: np.ndarray  # (T, c, k) int64 their column indices
     top_t: np.ndarray  # (T, c, k) uint8 whether each is a true match
 
@@ -42,12 +42,12 @@ class RowSide(NamedTuple):
 class ColSide(NamedTuple):
     """Per-query state when the queries are the block's columns: accumulated over all blocks."""
 
-    best: np.ndarray  # (Ng,) float64
+    best: np.ndarray  # (Ng,) float32
     above: np.ndarray  # (Ng,) int64
-    top_v: np.ndarray  # (Ng, k) float64
+    top_v: np.ndarray  # (Ng, k) float32
     top_i: np.ndarray  # (Ng, k) int64 row indices
     top_t: np.ndarray  # (Ng, k) uint8
-    kth: np.ndarray  # (Ng,) float64 = top_v[:, k - 1], contiguous for the sweep
+    kth: np.ndarray  # (Ng,) float32 = top_v[:, k - 1], contiguous for the sweep
 
 
 class Affine(NamedTuple):
@@ -67,7 +67,8 @@ class Affine(NamedTuple):
 def affine(s: float, e_q: float, c_q: float, c_g: float, f_g: float) -> float:
     """The one formula every corrected score goes through in the sweep (the true matches' scores too).
 
-    It leaves out the query's own positive factor a_q, which does not change that query's ranking.
+    float32 throughout (8 lanes a vector); it leaves out the query's own positive factor a_q, which does not
+    change that query's ranking.
     """
     return (s + e_q * c_g + c_q) * f_g
 
@@ -131,7 +132,7 @@ def sweep(
     pc_kth: np.ndarray,
     hist: np.ndarray,  # (T, SUB, N_BINS + 1) int32 false pairs per score bin this block (last bin: true pairs)
     corrected: bool,  # rank the two affine corrections (fwd for the rows, bwd for the columns)
-    fr_best: np.ndarray,  # corrected, rows as queries (a RowSide, float64), then its Affine (q = rows)
+    fr_best: np.ndarray,  # corrected, rows as queries (a RowSide), then its Affine (q = rows), all float32
     fr_count: np.ndarray,
     fr_v: np.ndarray,
     fr_i: np.ndarray,
@@ -140,7 +141,7 @@ def sweep(
     f_cq: np.ndarray,
     f_cg: np.ndarray,
     f_fg: np.ndarray,
-    bc_best: np.ndarray,  # corrected, columns as queries (a ColSide, float64), then its Affine (q = columns)
+    bc_best: np.ndarray,  # corrected, columns as queries (a ColSide), then its Affine (q = columns), float32
     bc_count: np.ndarray,
     bc_v: np.ndarray,
     bc_i: np.ndarray,
@@ -183,7 +184,7 @@ def sweep(
                         if plain:
                             _offer(pr_v[s, i], pr_i[s, i], pr_t[s, i], row[j], true, tile + j)
                         if corrected:
-                            t = affine(np.float64(row[j]), f_eq[r], f_cq[r], f_cg[tile + j], f_fg[tile + j])
+                            t = affine(row[j], f_eq[r], f_cq[r], f_cg[tile + j], f_fg[tile + j])
                             _offer(fr_v[s, i], fr_i[s, i], fr_t[s, i], t, true, tile + j)
                 if plain:
                     p_count, p_hit = _count_plain(
@@ -192,7 +193,8 @@ def sweep(
                     )  # fmt: skip
                     pr_count[s, i] += p_count
                     hit |= p_hit
-                fe, fc, bc, bf = 0.0, 0.0, 0.0, 0.0
+                zero = np.float32(0.0)
+                fe, fc, bc, bf = zero, zero, zero, zero
                 if corrected:
                     fe, fc = f_eq[r], f_cq[r]
                     bc, bf = b_cg[r], b_fg[r]
@@ -242,7 +244,7 @@ def _count_corrected(  # type: ignore[no-untyped-def]
     f_count = 0
     hit = False
     for j in range(row.shape[0]):
-        v = np.float64(row[j])
+        v = row[j]
         false = codes[j] != qc
         t = affine(v, fe, fc, f_cg[j], f_fg[j])
         f_count += (t > f_best) & false
@@ -287,11 +289,10 @@ def _candidates(
                     _insert(pc_v[g], pc_i[g], pc_t[g], v32, true, r)
                     pc_kth[g] = pc_v[g, -1]
             if corrected:
-                v = np.float64(v32)
-                t = affine(v, fe, fc, f_cg[g], f_fg[g])
+                t = affine(v32, fe, fc, f_cg[g], f_fg[g])
                 if mine:
                     _offer(fr_v[s, i], fr_i[s, i], fr_t[s, i], t, true, g)
-                u = affine(v, b_eq[g], b_cq[g], bc, bf)
+                u = affine(v32, b_eq[g], b_cq[g], bc, bf)
                 b_kth = bc_kth[g]
                 if u > b_kth or (u == b_kth and true and bc_t[g, -1] == 0):
                     _insert(bc_v[g], bc_i[g], bc_t[g], u, true, r)
@@ -300,10 +301,10 @@ def _candidates(
 
 @njit(parallel=True, cache=True, nogil=True)
 def merge_rows(
-    part_v: np.ndarray,  # (T, c, k) float64 per-thread sorted lists
+    part_v: np.ndarray,  # (T, c, k) float32 per-thread sorted lists
     part_i: np.ndarray,  # (T, c, k) int64
     part_t: np.ndarray,  # (T, c, k) uint8
-    out_v: np.ndarray,  # (c, k) float64
+    out_v: np.ndarray,  # (c, k) float32
     out_i: np.ndarray,  # (c, k) int64
     out_t: np.ndarray,  # (c, k) uint8
 ) -> None:

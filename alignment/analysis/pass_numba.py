@@ -34,7 +34,7 @@ def _col_side(best: Best | None, k: int, dtype: type) -> ColSide:
 class NumbaScanner:
     """Feeds the blocks of one pass through `pass_kernel.sweep` and collects each side's result.
 
-    The plain cosine is kept in float32 (the scores themselves); corrected scores are float64.
+    Scores are float32: the plain cosine as the matrix product gives it, corrected ones by `pass_kernel.affine`.
     """
 
     def __init__(
@@ -65,8 +65,8 @@ class NumbaScanner:
         self.corrected = forward is not None
         self.plain_rows = _row_side(truth.plain_rows, self.n_slices, rows, kr, np.float32)
         self.plain_cols = _col_side(truth.plain_cols, kc, np.float32)
-        self.fwd_rows = _row_side(truth.forward, self.n_slices, rows, kr, np.float64)
-        self.bwd_cols = _col_side(truth.backward, kc, np.float64)
+        self.fwd_rows = _row_side(truth.forward, self.n_slices, rows, kr, np.float32)
+        self.bwd_cols = _col_side(truth.backward, kc, np.float32)
         stand_in = Affine(np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1), np.ones(1))
         self.forward, self.backward = forward or stand_in, backward or stand_in
         shape = (self.n_slices, SUB_HISTOGRAMS, N_BINS + 1) if self.plain else (1, 1, 1)
@@ -76,7 +76,7 @@ class NumbaScanner:
         self.row_sum = np.zeros(len(x)) if beta > 0 else None
         self.col_sum = np.zeros(len(y)) if beta > 0 else None
         self.rows_out = _side_arrays(len(x), kr, np.float32) if self.plain else None
-        self.fwd_out = _side_arrays(len(x), kr, np.float64) if self.corrected else None
+        self.fwd_out = _side_arrays(len(x), kr, np.float32) if self.corrected else None
 
     def step(self, rows: slice, given: np.ndarray | None, *, keep: bool) -> np.ndarray | None:
         """Sweep the block of `rows` (computed here unless `given`); return its scores if `keep`."""
@@ -144,8 +144,8 @@ class NumbaScanner:
 
 
 def _sweep_terms(t: Affine) -> tuple[np.ndarray, ...]:
-    """What the sweep reads of a map: all but the query's factor a_q (see `pass_kernel.affine`)."""
-    return t.e_q, t.c_q, t.c_g, t.f_g
+    """What the sweep reads of a map, in float32: all but the query's factor a_q (see `pass_kernel.affine`)."""
+    return tuple(np.ascontiguousarray(a, dtype=np.float32) for a in (t.e_q, t.c_q, t.c_g, t.f_g))
 
 
 def _side_arrays(n: int, k: int, dtype: type) -> tuple[np.ndarray, ...]:

@@ -98,9 +98,9 @@ class TorchScanner:
 
         nx, ny = len(x), len(y)
         self.pr_best, self.pc_best = best(truth.plain_rows, torch.float32), best(truth.plain_cols, torch.float32)
-        self.fr_best, self.bc_best = best(truth.forward, torch.float64), best(truth.backward, torch.float64)
+        self.fr_best, self.bc_best = best(truth.forward, torch.float32), best(truth.backward, torch.float32)
         self.maps = [
-            {name: tensor(getattr(t, name), torch.float64) for name in ("e_q", "c_q", "c_g", "f_g")}
+            {name: tensor(getattr(t, name), torch.float32) for name in ("e_q", "c_q", "c_g", "f_g")}
             for t in (forward, backward)
             if t is not None
         ]
@@ -109,9 +109,9 @@ class TorchScanner:
         self.cols_above = torch.zeros(ny, dtype=torch.int64, device=dev)
         self.bwd_above = torch.zeros(ny, dtype=torch.int64, device=dev)
         self.rows_top = _empty_top(nx, kr, torch.float32, dev)
-        self.fwd_top = _empty_top(nx, kr, torch.float64, dev)
+        self.fwd_top = _empty_top(nx, kr, torch.float32, dev)
         self.cols_top = _empty_top(ny, kc, torch.float32, dev)
-        self.bwd_top = _empty_top(ny, kc, torch.float64, dev)
+        self.bwd_top = _empty_top(ny, kc, torch.float32, dev)
         self.negatives = torch.zeros(N_BINS, dtype=torch.int64, device=dev) if histogram and self.plain else None
         self.row_sum = torch.zeros(nx, dtype=torch.float64, device=dev) if beta > 0 else None
         self.col_sum = torch.zeros(ny, dtype=torch.float64, device=dev) if beta > 0 else None
@@ -141,7 +141,7 @@ class TorchScanner:
             self.col_sum += e.sum(dim=0, dtype=torch.float64)
         if self.corrected:
             f, b = self.maps
-            s = block.double()
+            s = block
             t = (s + f["e_q"][rows, None] * f["c_g"][None, :] + f["c_q"][rows, None]) * f["f_g"][None, :]  # (c, Ny)
             self.fwd_above[rows] = ((t > self.fr_best[rows, None]) & false).sum(dim=1)
             top = top_rows(t, true, self.kr)

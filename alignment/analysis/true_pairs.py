@@ -78,8 +78,10 @@ def true_chunks(
 
 def apply_affine(t: Affine, s: np.ndarray, q: np.ndarray, g: np.ndarray) -> np.ndarray:
     """The ranking scores of pairs (q[n], g[n]) with cosines s[n], by the pass's formula (`pass_kernel.affine`:
-    without the query's own factor a_q)."""
-    return (s + t.e_q[q] * t.c_g[g] + t.c_q[q]) * t.f_g[g]
+    float32, without the query's own factor a_q), as float64."""
+    f32 = np.float32
+    e_q, c_q, c_g, f_g = (a.astype(f32)[i] for a, i in ((t.e_q, q), (t.c_q, q), (t.c_g, g), (t.f_g, g)))
+    return ((s.astype(f32) + e_q * c_g + c_q) * f_g).astype(np.float64)
 
 
 def _update(best: Best, q: np.ndarray, g: np.ndarray, t: np.ndarray) -> None:
