@@ -33,7 +33,7 @@ class RowSide(NamedTuple):
     """Per-query state when the queries are the block's rows; the partial arrays have a leading thread axis."""
 
     best: np.ndarray  # (Nq,) float32 best true score per query (+inf without one: nothing counts)
-    above: np.ndarray  # (T, c) int64 false matches strictly above it, per thread, this block
+    above: np.ndarray  # (T, c) int32 false matches strictly above it, per thread, this block
     top_v: np.ndarray  # (T, c, k) float32 partial top-k scores, best first
     top_i: np.ndarray  # (T, c, k) int64 their column indices
     top_t: np.ndarray  # (T, c, k) uint8 whether each is a true match
@@ -43,7 +43,7 @@ class ColSide(NamedTuple):
     """Per-query state when the queries are the block's columns: accumulated over all blocks."""
 
     best: np.ndarray  # (Ng,) float32
-    above: np.ndarray  # (Ng,) int64
+    above: np.ndarray  # (Ng,) int32 (a count of rows: below 2**31)
     top_v: np.ndarray  # (Ng, k) float32
     top_i: np.ndarray  # (Ng, k) int64 row indices
     top_t: np.ndarray  # (Ng, k) uint8
@@ -116,8 +116,8 @@ def sweep(
     block: np.ndarray,  # (c, Ng) float32 scores of rows row0 .. row0 + c
     row0: int,
     n_slices: int,  # column slices, one per thread: the leading axis of every per-thread array
-    q_codes: np.ndarray,  # (Nq,) int64 pair codes of the rows
-    g_codes: np.ndarray,  # (Ng,) int64 pair codes of the columns
+    q_codes: np.ndarray,  # (Nq,) int32 pair codes of the rows
+    g_codes: np.ndarray,  # (Ng,) int32 pair codes of the columns
     plain: bool,  # rank the cosine both ways and histogram it (the first pass); else only fwd and bwd
     pr_best: np.ndarray,  # plain, rows as queries (a RowSide): best true score float32, counts, top-k
     pr_count: np.ndarray,
@@ -221,13 +221,13 @@ def sweep(
 def _count_plain(row, codes, qc, p_best, p_kth, c_best, c_count, c_kth, mask, bins):  # type: ignore[no-untyped-def]
     """One row of a tile, branch-free (LLVM vectorises it): false matches above the row's and each column's best
     true score, a mark on scores that may enter the row's or the column's top-k, and each false pair's bin."""
-    p_count = 0
+    p_count = np.int32(0)
     hit = False
     for j in range(row.shape[0]):
         v = row[j]
         false = codes[j] != qc
-        p_count += (v > p_best) & false
-        c_count[j] += (v > c_best[j]) & false
+        p_count += np.int32((v > p_best) & false)
+        c_count[j] += np.int32((v > c_best[j]) & false)
         m = (v >= p_kth) | (v >= c_kth[j])
         mask[j] = m
         hit |= m
@@ -241,15 +241,15 @@ def _count_corrected(  # type: ignore[no-untyped-def]
     row, codes, qc, f_best, f_kth, fe, fc, f_cg, f_fg, b_eq, b_cq, bc, bf, b_best, b_count, b_kth, mask
 ):
     """The same for the two corrected scores: the row's (forward map) and each column's (backward map)."""
-    f_count = 0
+    f_count = np.int32(0)
     hit = False
     for j in range(row.shape[0]):
         v = row[j]
         false = codes[j] != qc
         t = affine(v, fe, fc, f_cg[j], f_fg[j])
-        f_count += (t > f_best) & false
+        f_count += np.int32((t > f_best) & false)
         u = affine(v, b_eq[j], b_cq[j], bc, bf)
-        b_count[j] += (u > b_best[j]) & false
+        b_count[j] += np.int32((u > b_best[j]) & false)
         m = (t >= f_kth) | (u >= b_kth[j])
         mask[j] |= m
         hit |= m
@@ -299,7 +299,7 @@ def _candidates(
                     bc_kth[g] = bc_v[g, -1]
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)  # serial: c * T * k entries, less work than waking the threads would take
 def merge_rows(
     part_v: np.ndarray,  # (T, c, k) float32 per-thread sorted lists
     part_i: np.ndarray,  # (T, c, k) int64
@@ -310,7 +310,7 @@ def merge_rows(
 ) -> None:
     """The k best of each row over the threads' partial lists (same order as the lists themselves)."""
     n_parts, c, k = part_v.shape
-    for i in prange(c):
+    for i in range(c):
         for p in range(k):
             out_v[i, p] = -np.inf
             out_i[i, p] = NO_INDEX

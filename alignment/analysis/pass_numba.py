@@ -16,18 +16,18 @@ def _top(shape: tuple[int, ...], dtype: type) -> tuple[np.ndarray, np.ndarray, n
 def _row_side(best: Best | None, n_slices: int, rows: int, k: int, dtype: type) -> RowSide:
     """Per-thread partial row state for blocks of up to `rows` rows (a one-slot stand-in for a channel that is off)."""
     if best is None:
-        return RowSide(np.zeros(1, dtype), np.zeros((1, 1), np.int64), *_top((1, 1, 1), dtype))
+        return RowSide(np.zeros(1, dtype), np.zeros((1, 1), np.int32), *_top((1, 1, 1), dtype))
     return RowSide(
-        best.threshold.astype(dtype), np.zeros((n_slices, rows), np.int64), *_top((n_slices, rows, k), dtype)
+        best.threshold.astype(dtype), np.zeros((n_slices, rows), np.int32), *_top((n_slices, rows, k), dtype)
     )
 
 
 def _col_side(best: Best | None, k: int, dtype: type) -> ColSide:
     if best is None:
-        return ColSide(np.zeros(1, dtype), np.zeros(1, np.int64), *_top((1, 1), dtype), np.zeros(1, dtype))
+        return ColSide(np.zeros(1, dtype), np.zeros(1, np.int32), *_top((1, 1), dtype), np.zeros(1, dtype))
     n = len(best.score)
     return ColSide(
-        best.threshold.astype(dtype), np.zeros(n, np.int64), *_top((n, k), dtype), np.full(n, -np.inf, dtype)
+        best.threshold.astype(dtype), np.zeros(n, np.int32), *_top((n, k), dtype), np.full(n, -np.inf, dtype)
     )
 
 
@@ -56,7 +56,7 @@ class NumbaScanner:
         if (forward is None) != (backward is None):
             raise ValueError("the corrected channel needs both maps, forward and backward (use an identity)")
         self.x, self.y_t = x, y.T  # (D, Ny) a view: BLAS reads the transpose in place
-        self.x_codes, self.y_codes = x_codes, y_codes
+        self.x_codes, self.y_codes = _narrow(x_codes), _narrow(y_codes)  # int32: 8 lanes next to float32
         self.n_slices = threads()
         rows = min(len(x), block_rows(len(y), None))
         self.rows = rows
@@ -124,7 +124,7 @@ class NumbaScanner:
         """Sum the threads' counts and merge their top-k lists into the rows' final state; clear the partials."""
         c = rows.stop - rows.start
         above, top_v, top_i, top_t = out
-        above[rows] = side.above[:, :c].sum(axis=0)
+        above[rows] = side.above[:, :c].sum(axis=0, dtype=np.int64)
         merge_rows(side.top_v[:, :c], side.top_i[:, :c], side.top_t[:, :c], top_v[rows], top_i[rows], top_t[rows])
         side.above[:] = 0
         side.top_v[:] = -np.inf
@@ -141,6 +141,13 @@ class NumbaScanner:
             row_sum=self.row_sum,
             col_sum=self.col_sum,
         )
+
+
+def _narrow(codes: np.ndarray) -> np.ndarray:
+    """Pair codes as int32 (the sweep only compares them; -1 and -2 stay apart from every real code)."""
+    if len(codes) and int(codes.max()) >= 2**31:
+        raise ValueError(f"too many distinct pair keys for the CPU sweep (got codes up to {int(codes.max())})")
+    return codes.astype(np.int32)
 
 
 def _sweep_terms(t: Affine) -> tuple[np.ndarray, ...]:
@@ -160,4 +167,4 @@ def _side(out: tuple[np.ndarray, ...] | None) -> Side | None:
 
 
 def _col_result(side: ColSide) -> Side:
-    return Side(side.above, side.top_v, side.top_i, side.top_t.astype(bool))
+    return Side(side.above.astype(np.int64), side.top_v, side.top_i, side.top_t.astype(bool))
