@@ -68,8 +68,9 @@ class Direction:
     gallery_rows: np.ndarray  # (Ng,)
     ranks: Ranks
     metrics: RetrievalMetrics
-    metrics_without_gap: RetrievalMetrics | None  # after per-modality centering (gap.remove_modality_gap);
-    # None when centering is impossible (a modality with one item, or all its items identical): see the notes
+    metrics_without_gap: RetrievalMetrics | None  # after per-modality centering (gap.gap_maps: the rank-one
+    # correction equal to gap.remove_modality_gap); None when centering is impossible (a modality with one
+    # item, or all its items identical): see the notes
     hubness: Hubness  # of gallery items in the queries' top-K
     assignment: Assignment | None
     assignment_note: str | None  # why assignment was skipped, or how far the sparse one is from proven optimal
