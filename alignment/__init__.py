@@ -83,7 +83,7 @@ _EXPORTS = {  # name -> the module (under alignment) that defines it
     "zero_shot": "analysis.metrics",
     "build_prompts": "analysis.prompts",
     "Assignment": "analysis.matching",
-    "ThresholdCurve": "analysis.matching",
+    "ThresholdCurve": "analysis.thresholds",
     "assignment_accuracy": "analysis.matching",
     "threshold_curve": "analysis.matching",
     "Hubness": "analysis.hubness",

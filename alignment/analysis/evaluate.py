@@ -1,142 +1,39 @@
 """Evaluate a paired dataset in one or more embedding spaces: metrics for every modality pair and direction,
-modality gap, hubness, thresholds, one-to-one assignment, zero-shot accuracy, and the list of errors.
+modality gap, hubness (and its correction), thresholds, one-to-one assignment, zero-shot accuracy, the errors.
 
-Pure: embeddings in (`Embedded`, one per space), numbers out. Embedding the dataset is `embed.embed_dataset`.
+Pure: embeddings in (`Embedded`, one per space), numbers out; each modality pair is one blockwise pass
+(`pair_eval`). Embedding the dataset is `embed.embed_dataset`. The result types live in `evaluation`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..inputs.embeddings import Embedded, TextEmbedder
-from ..inputs.items import MODALITIES, Modality
-from .gap import modality_gap, remove_modality_gap
-from .hubness import Hubness, hubness_from_indices
-from .matching import MAX_ASSIGNMENT, Assignment, ThresholdCurve, assignment_accuracy, threshold_curve
-from .metrics import RetrievalMetrics, ZeroShot, metrics_from_ranks, zero_shot
+from ..inputs.items import MODALITIES
+from .blockwise import Backend
+from .evaluation import Change, Corrected, Direction, ErrorRow, Evaluation, PairSummary
+from .hubness_correction import HubnessOption, Settings
+from .matching import MAX_ASSIGNMENT
+from .metrics import ZeroShot, zero_shot
+from .pair_eval import QueryBank, measure_pair
 from .prompts import TEMPLATES, build_prompts
-from .topk import Ranks, rank_of_first_true
 
-K = 10  # top-k kept per query: R@10, mAP@10 and hubness all read it
+K = 10  # top-k kept per query: R@10, mAP@10, hubness and the sparse assignment's graph all read it
 
-
-@dataclass(frozen=True, eq=False)
-class Direction:
-    """Retrieval from one modality to another inside one space (e.g. text->image in CLIP space)."""
-
-    name: str  # "text->image"
-    pair: str  # the PairSummary it belongs to, "text-image"
-    space: str
-    query_modality: Modality
-    gallery_modality: Modality
-    query_rows: np.ndarray  # (Nq,) row indices into the space's Embedded
-    gallery_rows: np.ndarray  # (Ng,)
-    ranks: Ranks
-    metrics: RetrievalMetrics
-    metrics_without_gap: RetrievalMetrics | None  # after per-modality centering (gap.remove_modality_gap);
-    # None when centering is impossible (a modality with one item, or all its items identical): see the notes
-    hubness: Hubness  # of gallery items in the queries' top-K
-    assignment: Assignment | None
-    assignment_note: str | None  # why assignment was skipped
-
-
-@dataclass(frozen=True, eq=False)
-class PairSummary:
-    """Direction-free numbers of one modality pair: the gap between the two and the threshold curve."""
-
-    name: str  # "text-image"
-    space: str
-    gap: float  # distance between the two modality centroids of the unit embeddings
-    threshold: ThresholdCurve
-
-
-@dataclass(frozen=True)
-class ErrorRow:
-    """One query whose top match is not a true match."""
-
-    direction: str
-    space: str
-    query: str  # query id
-    query_modality: Modality
-    truth: str  # the best-ranked true match
-    truth_score: float
-    top: str  # the wrong item ranked first
-    top_score: float
-    rank: int  # rank of the truth (1-based)
-    margin: float  # top_score - truth_score: how far the truth lost by
-    query_row: int  # row in the space's Embedded, for neighbours and previews
-    truth_row: int
-    top_row: int
-
-
-@dataclass(frozen=True, eq=False)
-class Evaluation:
-    """Everything `evaluate` measured; `to_json` is the metrics.json the CLI writes."""
-
-    spaces: dict[str, Embedded]
-    directions: dict[str, Direction]
-    pairs: dict[str, PairSummary]
-    zero_shot: dict[str, ZeroShot]  # keyed "image", "audio" (the labelled modality)
-    errors: list[ErrorRow]
-    notes: list[str] = field(default_factory=list)  # what could not be computed, and why
-
-    def to_json(self) -> dict:
-        """metrics.json: one object per direction, then modality_gap, hubness, threshold, assignment, zero_shot."""
-        out: dict = {
-            name: {**d.metrics.to_json(), "n_skipped": d.metrics.n_skipped, "space": d.space}
-            for name, d in self.directions.items()
-        }
-        out["modality_gap"] = {
-            p.name: {
-                "space": p.space,
-                "gap": p.gap,
-                "after_removal": {
-                    d.name: (d.metrics_without_gap.to_json() if d.metrics_without_gap else None)
-                    for d in self.directions.values()
-                    if d.pair == p.name
-                },
-            }
-            for p in self.pairs.values()
-        }
-        out["hubness"] = {name: d.hubness.to_json() for name, d in self.directions.items()}
-        out["threshold"] = {name: _threshold_json(p.threshold) for name, p in self.pairs.items()}
-        out["assignment_accuracy"] = {
-            name: (d.assignment.accuracy if d.assignment else None) for name, d in self.directions.items()
-        }
-        if self.zero_shot:
-            out["zero_shot"] = {
-                m: {
-                    "accuracy": z.accuracy,
-                    "classes": list(z.classes),
-                    "confusion": z.confusion.tolist(),
-                    "n_items": z.n_items,
-                }
-                for m, z in self.zero_shot.items()
-            }
-        out["n_errors"] = len(self.errors)
-        out["notes"] = self.notes
-        return out
-
-    def row(self, space: str, index: int) -> tuple[str, Modality, str, str | None]:
-        """(id, modality, pair, label) of one row of a space."""
-        data = self.spaces[space]
-        return data.ids[index], data.modality[index], data.pair[index], data.label[index]
-
-
-def _threshold_json(curve: ThresholdCurve) -> dict:
-    summary = curve.to_json()
-    return {
-        "best_threshold": summary["best_threshold"],
-        "precision": summary["best_precision"],
-        "recall": summary["best_recall"],
-        "F1": summary["best_f1"],
-        "exact": summary["exact"],
-        "n_pairs": summary["n_pairs"],
-        "n_positive": summary["n_positive"],
-    }
+__all__ = [
+    "Change",
+    "Corrected",
+    "Direction",
+    "ErrorRow",
+    "Evaluation",
+    "PairSummary",
+    "QueryBank",
+    "evaluate",
+    "neighbours",
+]
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -151,15 +48,32 @@ def evaluate(
     embed_text: Mapping[str, TextEmbedder] | None = None,
     templates: Mapping[str, Sequence[str]] = TEMPLATES,
     max_assignment: int = MAX_ASSIGNMENT,
+    hubness: HubnessOption = "none",
+    hubness_k: int = 10,
+    hubness_beta: float = 20.0,
+    query_bank: QueryBank | None = None,
+    backend: Backend = "auto",
     chunk: int | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Measure every modality pair with true pairs in every space, both directions.
+    """Measure every modality pair with true pairs in every space, both directions, one pass per pair.
 
     `embed_text[space]` embeds zero-shot prompts in that space; without it (precomputed embeddings from an
     unknown model) zero-shot is skipped with a note. Labels are read from the non-text items.
+    `hubness` ("csls", "isf", "qbnorm"; see `hubness_correction`) also ranks every direction after that
+    correction (`Direction.corrected`): CSLS with `hubness_k` neighbours, the (dynamic) inverted softmax with
+    inverse temperature `hubness_beta`; qbnorm normalises over `query_bank[space][query modality]`, and a
+    direction without a bank is skipped with a note. `backend`: "auto" runs the pass through torch on CUDA
+    when one is present, else numba on the CPU.
     """
     report = progress or (lambda fraction, message: None)
+    correction = None
+    if hubness != "none":
+        correction = Settings(hubness, k=hubness_k, beta=hubness_beta)  # type: ignore[arg-type]
+        if correction.k > K:
+            raise ValueError(f"hubness_k must be at most {K} inside evaluate (got {hubness_k})")
+    if max_assignment < 0:
+        raise ValueError(f"max_assignment must be at least 0 (got {max_assignment})")
     directions: dict[str, Direction] = {}
     pairs: dict[str, PairSummary] = {}
     notes: list[str] = []
@@ -170,74 +84,43 @@ def evaluate(
             f"(spaces: {', '.join(f'{s}: {sorted(set(d.modality))}' for s, d in spaces.items())})"
         )
     for step, (space, a, b) in enumerate(plan):
-        report(step / len(plan), f"Scoring {a}<->{b} in {space} space")
-        data = spaces[space]
-        rows = {m: data.rows(m) for m in (a, b)}
-        emb = {m: data.embeddings[rows[m]] for m in (a, b)}  # (N_m, D)
-        keys = {m: np.asarray(data.pair, dtype=object)[rows[m]] for m in (a, b)}
-        pair_name = _unique(f"{a}-{b}", pairs, space)
-        try:
-            centred: dict[Modality, np.ndarray] | None = dict(
-                zip((a, b), remove_modality_gap(emb[a], emb[b]), strict=True)
-            )
-        except ValueError as exc:  # one item in a modality (e.g. one clip with five captions), or identical rows
-            centred = None
-            notes.append(f"{pair_name}: metrics without the modality gap skipped ({exc})")
-        pairs[pair_name] = PairSummary(
-            pair_name,
+
+        def pair_progress(fraction: float, message: str, step: int = step) -> None:
+            report(0.9 * (step + fraction) / len(plan), message)
+
+        pair_progress(0.0, f"Scoring {a}<->{b} in {space} space")
+        result = measure_pair(
+            spaces[space],
             space,
-            modality_gap(emb[a], emb[b]),
-            threshold_curve(emb[a], emb[b], keys[a], keys[b], chunk=chunk),
+            a,
+            b,
+            pair_name=_unique(f"{a}-{b}", pairs, space),
+            direction_names=(_unique(f"{a}->{b}", directions, space), _unique(f"{b}->{a}", directions, space)),
+            k=K,
+            max_assignment=max_assignment,
+            correction=correction,
+            query_bank=query_bank,
+            backend=backend,
+            chunk=chunk,
+            progress=pair_progress,
         )
-        for q, g in ((a, b), (b, a)):
-            ranks = rank_of_first_true(emb[q], emb[g], keys[q], keys[g], k=K, chunk=chunk)
-            if not ranks.has_true.any():
-                continue
-            without_gap = (
-                metrics_from_ranks(rank_of_first_true(centred[q], centred[g], keys[q], keys[g], k=K, chunk=chunk))
-                if centred is not None
-                else None
-            )
-            assignment, why = _assignment(emb[q], emb[g], keys[q], keys[g], max_assignment)
-            name = _unique(f"{q}->{g}", directions, space)
-            directions[name] = Direction(
-                name,
-                pair_name,
-                space,
-                q,
-                g,
-                rows[q],
-                rows[g],
-                ranks,
-                metrics_from_ranks(ranks),
-                without_gap,
-                hubness_from_indices(ranks.top_indices, len(rows[g])),
-                assignment,
-                why,
-            )
-            if why:
-                notes.append(f"{name}: {why}")
+        pairs[result.summary.name] = result.summary
+        directions.update((d.name, d) for d in result.directions)
+        notes.extend(result.notes)
     report(0.9, "Zero-shot classification")
     shots = _zero_shot(spaces, embed_text or {}, templates, notes)
     errors = [e for d in directions.values() for e in _errors(d, spaces[d.space])]
     report(1.0, "Done")
-    return Evaluation(dict(spaces), directions, pairs, shots, errors, notes)
+    described = None
+    if correction is not None:
+        banks = {s: {m: len(v) for m, v in by.items()} for s, by in (query_bank or {}).items()}
+        described = {**correction.to_json(), "query_bank": banks or None}
+    return Evaluation(dict(spaces), directions, pairs, shots, errors, notes, described)
 
 
 def _unique(name: str, taken: Mapping[str, object], space: str) -> str:
     """The plain name, or 'space:name' when another space already has it."""
     return name if name not in taken else f"{space}:{name}"
-
-
-def _assignment(
-    q: np.ndarray, g: np.ndarray, q_keys: np.ndarray, g_keys: np.ndarray, max_size: int
-) -> tuple[Assignment | None, str | None]:
-    if max(len(q), len(g)) > max_size:
-        return None, (
-            f"one-to-one assignment skipped: {len(q)} x {len(g)} items is over the limit of "
-            f"{max_size} per side (the Hungarian algorithm is cubic)"
-        )
-    return assignment_accuracy(q, g, q_keys, g_keys, max_size=max_size), None
 
 
 def _errors(direction: Direction, data: Embedded) -> list[ErrorRow]:

@@ -120,7 +120,7 @@ def _score_blocks(q: np.ndarray, g: np.ndarray, chunk: int | None) -> Iterator[t
 # ---------------------------------------------------------------------------- selection
 
 
-def _select(scores: np.ndarray, k: int, prefer: np.ndarray | None) -> np.ndarray:
+def select_top(scores: np.ndarray, k: int, prefer: np.ndarray | None) -> np.ndarray:
     """Indices of the k best columns of each row, ordered by (score desc, preferred first, index asc).
 
     scores: (c, Ng); prefer: (c, Ng) bool or None. Returns (c, k) int64. torch.topk's order among equal
@@ -162,7 +162,7 @@ def topk_similarity(queries: np.ndarray, gallery: np.ndarray, k: int, *, chunk: 
     indices = np.empty((len(q), k), dtype=np.int64)
     scores = np.empty((len(q), k), dtype=np.float32)
     for rows, block in _score_blocks(q, g, chunk):
-        indices[rows] = _select(block, k, None)
+        indices[rows] = select_top(block, k, None)
         scores[rows] = np.take_along_axis(block, indices[rows], axis=1)
     return TopK(indices, scores)
 
@@ -200,7 +200,7 @@ def rank_of_first_true(
 
     for rows, block in _score_blocks(q, g, chunk):
         is_true = q_codes[rows, None] == g_codes[None, :]  # (c, Ng)
-        picked = _select(block, k, is_true)  # (c, k)
+        picked = select_top(block, k, is_true)  # (c, k)
         top_indices[rows] = picked
         top_scores[rows] = np.take_along_axis(block, picked, axis=1)
         top_is_true[rows] = np.take_along_axis(is_true, picked, axis=1)

@@ -93,15 +93,75 @@ def metrics_table(evaluation: Evaluation) -> str:
 
 
 def pairs_table(evaluation: Evaluation) -> str:
-    """One row per modality pair: the gap, R@1 after removing it, and the best-F1 threshold."""
-    headers = ["pair", "space", "gap", "best threshold", "precision", "recall", "F1", "pairs scored", "exact"]
+    """One row per modality pair: the gap, R@1 after removing it, and the best-F1 threshold.
+
+    With a bin width, the thresholds tried are bin edges: no threshold at all reaches an F1 above the bound.
+    """
+    headers = [
+        "pair",
+        "space",
+        "gap",
+        "best threshold",
+        "precision",
+        "recall",
+        "F1",
+        "F1 bound",
+        "bin width",
+        "pairs scored",
+        "exact",
+    ]
     rows = []
     for name, p in evaluation.pairs.items():
         c = p.threshold
         rows.append(
-            [name, p.space, p.gap, c.best_threshold, c.best_precision, c.best_recall, c.best_f1, c.n_scored, c.exact]
+            [
+                name,
+                p.space,
+                p.gap,
+                c.best_threshold,
+                c.best_precision,
+                c.best_recall,
+                c.best_f1,
+                c.best_f1_bound,
+                c.resolution or None,
+                c.n_scored,
+                c.exact,
+            ]
         )
-    return _table(headers, rows, numeric=[False, False, *([True] * 7)])
+    return _table(headers, rows, numeric=[False, False, *([True] * 9)])
+
+
+def correction_table(evaluation: Evaluation) -> str:
+    """Per direction, R@1, MRR and hub skew before and after the hubness correction, and what it changed."""
+    headers = ["direction", "correction", "R@1", "R@1 after", "MRR", "MRR after", "hub skew", "hub skew after"]
+    headers += ["errors fixed", "errors created"]
+    rows = []
+    for name, d in evaluation.directions.items():
+        c = d.corrected
+        if c is None:
+            rows.append([name, d.corrected_note or "–", d.metrics.r1, None, d.metrics.mrr, None, d.hubness.skewness])
+            rows[-1] += [None, None, None]
+            continue
+        rows.append(
+            [name, c.method, d.metrics.r1, c.metrics.r1, d.metrics.mrr, c.metrics.mrr, d.hubness.skewness]
+            + [c.hubness.skewness, len(c.fixed), len(c.created)]
+        )
+    return _table(headers, rows, numeric=[False, False, *([True] * 8)])
+
+
+def changes_table(evaluation: Evaluation, *, limit: int = MAX_ERRORS) -> str:
+    """The queries the correction fixed and broke (the first `limit` of each kind; metrics.json has them all)."""
+    headers = ["direction", "change", "query", "truth", "top before", "top after", "rank before", "rank after"]
+    rows = []
+    for d in evaluation.directions.values():
+        if d.corrected is None:
+            continue
+        for kind, changes in (("fixed", d.corrected.fixed), ("created", d.corrected.created)):
+            rows += [
+                [d.name, kind, c.query, c.truth, c.top_before, c.top_after, c.rank_before, c.rank_after]
+                for c in changes[:limit]
+            ]
+    return _table(headers, rows, numeric=[*([False] * 6), True, True])
 
 
 def gap_table(evaluation: Evaluation) -> str:
@@ -187,6 +247,16 @@ def render_report(
         "<h2>Hubness</h2>",
         plot["Hubness"],
     ]
+    if evaluation.hubness_correction is not None:
+        method = evaluation.hubness_correction.get("method", "")
+        parts += [
+            f"<h2>Hubness correction: {_e(method)}</h2>",
+            "<p>Every direction ranked again after the correction; the queries whose top match it turned from "
+            f"wrong to right (fixed) or right to wrong (created), the first {max_errors} of each per direction "
+            "(<code>metrics.json</code> has them all).</p>",
+            correction_table(evaluation),
+            changes_table(evaluation, limit=max_errors),
+        ]
     for modality, shot in evaluation.zero_shot.items():
         parts += [
             f"<h2>Zero-shot {_e(modality)}</h2>",

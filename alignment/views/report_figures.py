@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from ..analysis.evaluate import ErrorRow, Evaluation
 from ..analysis.hubness import Hubness
-from ..analysis.matching import ThresholdCurve
+from ..analysis.thresholds import ThresholdCurve
 from ..analysis.metrics import RetrievalMetrics, ZeroShot
 from .figures import empty_figure
 

@@ -71,23 +71,37 @@ def test_threshold_exact_against_sklearn(chunk: int | None) -> None:
     assert curve.n_positive == labels.sum() == 30
 
 
-def test_threshold_sampled_estimates_the_exact_curve() -> None:
+def brute_counts(a: np.ndarray, b: np.ndarray, a_keys: list[str], b_keys: list[str], t: np.ndarray) -> tuple:
+    """True and false pairs with cosine >= each threshold, from every pair's float64 score."""
+    scores = (a.astype(np.float64) @ b.T.astype(np.float64)).ravel()
+    labels = (np.asarray(a_keys)[:, None] == np.asarray(b_keys)[None, :]).ravel()
+    tp = np.array([(scores[labels] >= x).sum() for x in t])
+    fp = np.array([(scores[~labels] >= x).sum() for x in t])
+    return tp, fp, labels.sum()
+
+
+# Above max_pairs the pairs are no longer sampled (that path said F1 0.904 where the exact answer was 0.887 at
+# 50k): one blockwise pass counts them per score bin. These two tests replace the two that checked the sampled
+# estimate against the exact curve; they check the binned curve against every pair's score instead.
+
+
+def test_threshold_above_max_pairs_is_exact_at_every_bin_edge() -> None:
     a, b, keys = paired(400, seed=2, noise=0.7)
     exact = threshold_curve(a, b, keys, keys)
-    sampled = threshold_curve(a, b, keys, keys, max_pairs=40_000, seed=3)
-    assert exact.exact and not sampled.exact
-    assert sampled.n_scored == 40_000 and sampled.n_pairs == exact.n_pairs == 160_000
-    assert sampled.best_f1 == pytest.approx(exact.best_f1, abs=0.05)
-    assert sampled.best_threshold == pytest.approx(exact.best_threshold, abs=0.03)
-    # every true pair was scored (400 <= half the budget), so the recall is exact at any threshold
-    t = sampled.best_threshold
-    pairs = a.astype(np.float64) @ b.T.astype(np.float64)
-    assert sampled.best_recall == pytest.approx(np.mean(np.diag(pairs) >= t), abs=1e-12)
-    again = threshold_curve(a, b, keys, keys, max_pairs=40_000, seed=3)
-    np.testing.assert_array_equal(again.precision, sampled.precision)
+    binned = threshold_curve(a, b, keys, keys, max_pairs=40_000, chunk=37)
+    assert exact.exact and binned.exact and exact.resolution == 0.0 and binned.resolution == 2.0**-14
+    assert binned.n_scored == binned.n_pairs == exact.n_pairs == 160_000 and binned.n_positive == 400
+    tp, fp, n_pos = brute_counts(a, b, keys, keys, binned.thresholds)
+    np.testing.assert_array_equal(binned.precision, tp / (tp + fp))
+    np.testing.assert_array_equal(binned.recall, tp / n_pos)
+    # the best F1 over every threshold (the full sort's) lies between the best edge's and the stated bound
+    assert binned.best_f1 <= exact.best_f1 + 1e-12 and exact.best_f1 <= binned.best_f1_bound + 1e-12
+    assert abs(binned.best_threshold - exact.best_threshold) <= 2.0**-14
+    at = brute_counts(a, b, keys, keys, np.array([binned.best_threshold]))
+    assert binned.best_f1 == pytest.approx(2 * at[0][0] / (at[0][0] + at[1][0] + 400), abs=1e-12)
 
 
-def test_threshold_sampled_with_many_true_pairs() -> None:
+def test_threshold_above_max_pairs_with_many_true_pairs() -> None:
     rng = np.random.default_rng(4)
     latent = rng.standard_normal((4, 16))
     group = rng.integers(0, 4, 300)  # 4 keys: about a quarter of all pairs are true
@@ -95,9 +109,12 @@ def test_threshold_sampled_with_many_true_pairs() -> None:
     b = quantized_unit(latent[group] + rng.standard_normal((300, 16)))
     keys = [f"k{i}" for i in group]
     exact = threshold_curve(a, b, keys, keys)
-    sampled = threshold_curve(a, b, keys, keys, max_pairs=20_000)  # true pairs are sampled too
-    assert sampled.n_scored == 20_000 and sampled.n_positive == exact.n_positive > 10_000
-    assert sampled.best_f1 == pytest.approx(exact.best_f1, abs=0.03)
+    binned = threshold_curve(a, b, keys, keys, max_pairs=20_000)
+    assert binned.n_scored == 90_000 and binned.n_positive == exact.n_positive > 10_000
+    tp, fp, _ = brute_counts(a, b, keys, keys, binned.thresholds)
+    np.testing.assert_array_equal(binned.precision, tp / (tp + fp))
+    assert binned.best_f1 <= exact.best_f1 + 1e-12 <= binned.best_f1_bound + 2e-12
+    assert exact.best_f1 - binned.best_f1 < 1e-3
 
 
 def test_threshold_rejects_bad_input() -> None:

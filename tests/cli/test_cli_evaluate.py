@@ -280,6 +280,129 @@ def test_python_dash_m_smoke(tmp_path: Path) -> None:
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"metrics.json", "errors.csv", "report.html"}
 
 
+# ---------------------------------------------------------------------------- hubness correction
+
+
+def hubby(n: int = 120, seed: int = 0) -> tuple[list[str], list[str], list[str], np.ndarray, np.ndarray]:
+    """Columns of a one-to-one set where 4 images lean towards a direction every text shares, plus a text bank."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    h = rng.standard_normal(d)
+    h *= np.sqrt(d) / np.linalg.norm(h)
+    g = rng.standard_normal((n, d))
+    hub = np.zeros(n)
+    hub[:4] = 1.0
+    texts, images = g + 0.7 * h, g + 1.5 * rng.standard_normal((n, d)) + 0.8 * hub[:, None] * h
+    ids = [f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
+    vectors = np.concatenate([texts, images]).astype(np.float32)
+    return (
+        ids,
+        ["text"] * n + ["image"] * n,
+        [str(i) for i in range(n)] * 2,
+        vectors,
+        (rng.standard_normal((300, d)) + 0.7 * h).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("method", ["csls", "isf"])
+def test_hubness_correction_on_precomputed_embeddings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None, captured: list[Evaluation], method: str
+) -> None:
+    *columns, _ = hubby()
+    path = save_npz(tmp_path / "emb.npz", from_arrays(*columns))
+    code, stdout, stderr = run(capsys, "evaluate", str(path), "--out", str(tmp_path / "out"), "--hubness", method, "-q")
+    assert code == 0, stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    block = metrics["hubness_correction"]
+    assert (block["method"], block["k"], block["beta"], block["query_bank"]) == (method, 10, 20.0, None)
+    for name in ("text->image", "image->text"):
+        d = captured[0].directions[name]
+        assert d.corrected is not None
+        got = block["directions"][name]
+        assert got["after"]["R@1"] == d.corrected.metrics.r1 and got["before"]["R@1"] == d.metrics.r1
+        assert got["after"]["hub_skew"] == d.corrected.hubness.skewness
+        assert got["n_fixed"] == len(got["fixed"]) == len(d.corrected.fixed)
+        assert f"{name:<14} {method}: R@1 {d.metrics.r1:.3f} -> {d.corrected.metrics.r1:.3f}" in stdout
+    forward = block["directions"]["text->image"]
+    assert forward["after"]["R@1"] > forward["before"]["R@1"]  # the planted hubs cost the plain ranking
+    assert forward["after"]["hub_skew"] < forward["before"]["hub_skew"]
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"Hubness correction: {method}" in report and report.count("<td>fixed</td>") == sum(
+        len(block["directions"][n]["fixed"]) for n in ("text->image", "image->text")
+    )
+
+
+def test_qbnorm_on_precomputed_embeddings_needs_a_bank(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None
+) -> None:
+    *columns, bank = hubby()
+    path = save_npz(tmp_path / "emb.npz", from_arrays(*columns))
+    out = str(tmp_path / "out")
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(path), "--out", out, "--hubness", "qbnorm", "-q"), "needs --query-bank FILE"
+    )
+    bank_path = save_npz(
+        tmp_path / "bank.npz",
+        from_arrays(
+            [f"b{i}" for i in range(300)], ["text"] * 300, [f"b{i}" for i in range(300)], bank, require_pairs=False
+        ),
+    )
+    code, _, stderr = run(
+        capsys, "evaluate", str(path), "--out", out, "--hubness", "qbnorm", "--query-bank", str(bank_path)
+    )
+    assert code == 0, stderr
+    block = json.loads((tmp_path / "out" / "metrics.json").read_text())["hubness_correction"]
+    assert block["query_bank"] == {"precomputed": {"text": 300}}
+    assert "after" in block["directions"]["text->image"]
+    assert "no query bank of image" in block["directions"]["image->text"]["skipped"]
+    assert "note: image->text: qbnorm skipped" in stderr
+
+
+def test_qbnorm_on_a_manifest_embeds_the_bundled_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_env: None, captured: list[Evaluation]
+) -> None:
+    source = manifest(tmp_path / "data")
+    code, _, stderr = run(
+        capsys, "evaluate", str(source), "--out", str(tmp_path / "out"), *TINY, "--hubness", "qbnorm",
+        "--query-bank-max", "200",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "Embedding a query bank of 200 captions from captions.txt (clip, clap text towers)" in stderr
+    block = json.loads((tmp_path / "out" / "metrics.json").read_text())["hubness_correction"]
+    assert block["query_bank"] == {"clip": {"text": 200}, "clap": {"text": 200}}
+    for name in ("text->image", "text->audio"):  # text queries: the caption bank applies
+        assert captured[0].directions[name].corrected is not None
+    for name in ("image->text", "audio->text"):
+        assert "skipped" in block["directions"][name]
+
+
+def test_hubness_options_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None
+) -> None:
+    path = save_npz(tmp_path / "emb.npz", from_arrays(*aligned()))
+    out = str(tmp_path / "out")
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(path), "--out", out, "--hubness", "csls", "--hubness-k", "11", "-q"),
+        "--hubness-k must be between 1 and 10 (got 11)",
+    )
+    assert_one_error_line(
+        *run(capsys, "evaluate", str(path), "--out", out, "--hubness", "isf", "--hubness-beta", "0", "-q"),
+        "--hubness-beta must be positive (got 0.0)",
+    )
+    source = manifest(tmp_path / "data")
+    assert_one_error_line(
+        *run(
+            capsys, "evaluate", str(source), "--out", out, *TINY, "--hubness", "qbnorm", "--query-bank", str(path), "-q"
+        ),
+        "--query-bank embeddings go with precomputed embeddings",
+    )
+    with pytest.raises(SystemExit):
+        cli.main(["evaluate", str(path), "--out", out, "--hubness", "mnn"])
+    help_text = cli.build_parser()._subparsers._group_actions[0].choices["evaluate"].format_help()  # type: ignore[union-attr]
+    for needle in ("{none,csls,isf,qbnorm}", "Conneau", "Smith", "Bogolin", "captions.txt", "--query-bank-max"):
+        assert needle in help_text
+
+
 # ---------------------------------------------------------------------------- failures: one line, exit 1
 
 
