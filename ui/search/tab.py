@@ -33,12 +33,14 @@ TITLE = "The search did not run"
 TARGETS = [("images", "image"), ("sounds", "audio"), ("texts", "text")]
 IMAGE_TYPES = ["image"]
 AUDIO_TYPES = [".wav", ".flac", ".ogg", ".oga", ".mp3"]
+# On a phone the results sit below the query: bring them into view once they are there.
+SCROLL_TO_RESULTS = """() => {
+  if (window.innerWidth <= 760) document.querySelector('#search-summary')?.scrollIntoView({block: 'start'});
+}"""
 INTRO = (
-    "Find the items of a gallery nearest to a text, an image, a sound, or a mix of them (a photo plus “at night”: "
-    "the query is the weighted sum of the parts' unit embeddings, renormalised; a negative weight steers away). Any "
-    "kind finds any other: texts meet images in CLIP space and sounds in CLAP space; images and sounds meet in CLIP "
-    "space, the audio mapped in by the CLAP → CLIP bridge (fitted once, on first use). Click **Explain →** on a "
-    "result to see why it matched."
+    "Find what in a gallery is nearest to a text, an image, a sound, or a mix (a photo plus “at night”: the weighted "
+    "sum of the parts' unit embeddings). Any kind finds any other; images and sounds meet through the CLAP → CLIP "
+    "bridge. **Explain →** on a result shows why it matched."
 )
 
 
@@ -70,7 +72,7 @@ class SearchTab:
             api_name="search",
             concurrency_limit=1,
             concurrency_id=concurrency_id,
-        )
+        ).success(None, js=SCROLL_TO_RESULTS, api_visibility="private", queue=False)
         # Quick events run no model, so they stay out of the models' queue: they never wait behind a model job.
         quick = {"api_visibility": "private", "concurrency_limit": 8, "show_progress": "hidden"}
         self.k.release(handlers.resize, [self.searched, self.k, self.sort], outputs, **quick)  # type: ignore[arg-type]
@@ -271,65 +273,64 @@ def _check(
 
 
 def build_search_tab() -> SearchTab:
-    """Lay out the tab inside the current gr.Blocks; `SearchTab.wire` wires its events."""
+    """Lay out the tab inside the current gr.Blocks (the query beside its results; stacked on a phone);
+    `SearchTab.wire` wires its events."""
     gr.Markdown(INTRO, elem_id="search-intro")
     with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-        with gr.Column(min_width=260):
+        with gr.Column(scale=1, min_width=320, elem_id="search-query"):
             text = gr.Textbox(
-                label="Text", placeholder="e.g. a rocket at night", lines=2, max_lines=4, elem_id="search-text"
+                label="Text", placeholder="e.g. a rocket at night", lines=1, max_lines=3, elem_id="search-text"
             )
-            text_weight = gr.Slider(-1, 2, value=1, step=0.05, label="Weight of the text")
-        with gr.Column(min_width=260):
-            image = gr.File(label="Image (PNG, JPEG, BMP, WebP, GIF)", file_types=IMAGE_TYPES, height=96)
-            image_weight = gr.Slider(-1, 2, value=1, step=0.05, label="Weight of the image")
-        with gr.Column(min_width=260):
-            audio = gr.File(label="Sound (WAV, FLAC, OGG, MP3)", file_types=AUDIO_TYPES, height=96)
-            audio_weight = gr.Slider(-1, 2, value=1, step=0.05, label="Weight of the sound")
-    with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-        targets = gr.CheckboxGroup(TARGETS, value=["image", "audio"], label="Find", min_width=200)
-        gallery = gr.Radio(list(SOURCES), value=EXAMPLES, label="In", min_width=260)
-        k = gr.Slider(1, MAX_K, value=8, step=1, label="Results per kind (k)", min_width=200)
-        button = gr.Button("Search", variant="primary", min_width=160, elem_id="search-button")
-    with gr.Accordion("Your own gallery · hubness correction", open=False):
-        with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-            upload = gr.File(
-                label="Embeddings (.npz, .safetensors), or a .zip of embed's parquet shards or of an index folder",
-                file_types=UPLOAD_TYPES,
-                height=110,
-                min_width=280,
+            with gr.Row(equal_height=True):
+                image = gr.File(label="Image", file_types=IMAGE_TYPES, height=110, min_width=140)
+                audio = gr.File(label="Sound", file_types=AUDIO_TYPES, height=110, min_width=140)
+            with gr.Accordion("Weights of a mixed query", open=False, elem_id="search-weights"):
+                text_weight = gr.Slider(-1, 2, value=1, step=0.05, label="text")
+                image_weight = gr.Slider(-1, 2, value=1, step=0.05, label="image")
+                audio_weight = gr.Slider(-1, 2, value=1, step=0.05, label="sound")
+            targets = gr.CheckboxGroup(TARGETS, value=["image", "audio"], label="Find")
+            gallery = gr.Dropdown(list(SOURCES), value=EXAMPLES, label="In")
+            k = gr.Slider(1, MAX_K, value=8, step=1, label="Results per kind (k)")
+            button = gr.Button("Search", variant="primary", elem_id="search-button")
+            gr.Examples(
+                [
+                    ["a siren wailing", None, None],
+                    ["at night", str(ASSETS / "images" / "rocket.jpg"), None],
+                    ["", None, str(ASSETS / "audio" / "siren_sweep.flac")],
+                ],
+                inputs=[text, image, audio],
+                example_labels=["a text", "a photo + “at night”", "a sound"],
+                label="Try",
             )
-            space = gr.Radio(
-                list(SPACES),
-                value="auto",
-                label="Space of an uploaded file",
-                info="auto: with images → CLIP; audio without images → CLAP; texts alone → CLIP",
-                min_width=240,
+            with gr.Accordion("Your own gallery · hubness correction", open=False):
+                upload = gr.File(
+                    label="Embeddings (.npz, .safetensors), or a .zip of embed's parquet shards or an index folder",
+                    file_types=UPLOAD_TYPES,
+                    height=110,
+                )
+                space = gr.Radio(
+                    list(SPACES),
+                    value="auto",
+                    label="Space of an uploaded file",
+                    info="auto: with images → CLIP; audio without images → CLAP; texts alone → CLIP",
+                )
+                correction = gr.Dropdown(
+                    list(CHOICES),
+                    value=NONE,
+                    label="Hubness correction",
+                    info="re-scores the neighbours so that items close to everything (hubs) stop crowding the lists"
+                    if AVAILABLE
+                    else NOT_YET,
+                    interactive=bool(AVAILABLE),
+                )
+        with gr.Column(scale=2, min_width=320):
+            summary = gr.Markdown(
+                "Type a text, or add an image or a sound, then press **Search**.", elem_id="search-summary"
             )
-            correction = gr.Dropdown(
-                list(CHOICES),
-                value=NONE,
-                label="Hubness correction",
-                info="re-scores the neighbours so that items close to everything (hubs) stop crowding the lists"
-                if AVAILABLE
-                else NOT_YET,
-                interactive=bool(AVAILABLE),
-                min_width=240,
-            )
-    gr.Examples(
-        [
-            ["a siren wailing", None, None],
-            ["at night", str(ASSETS / "images" / "rocket.jpg"), None],
-            ["", None, str(ASSETS / "audio" / "siren_sweep.flac")],
-        ],
-        inputs=[text, image, audio],
-        example_labels=["a text", "a photo + “at night”", "a sound"],
-        label="Try",
-    )
-    summary = gr.Markdown(elem_id="search-summary")
-    sort = gr.Radio(list(SORTS), value=SORTS[0], label="Order", elem_id="search-sort")
-    results = results_component(elem_id="search-results")
-    with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
-        numbers_out = gr.JSON()
+            sort = gr.Radio(list(SORTS), value=SORTS[0], label="Order", elem_id="search-sort", container=False)
+            results = results_component(elem_id="search-results")
+            with gr.Accordion("Numbers (JSON, as the API returns them)", open=False):
+                numbers_out = gr.JSON()
     searched = gr.State(None, time_to_live=3_600)  # the last search: vectors, ids, scores; no decoded media
     query = [text, image, audio, text_weight, image_weight, audio_weight, targets, gallery, upload, space, k]
     return SearchTab(query, correction, sort, k, button, text, summary, results, numbers_out, searched)

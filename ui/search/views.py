@@ -176,7 +176,11 @@ def _card(searched: Searched, target: str, hit: Hit, low: float, high: float) ->
     if shown.image:
         media = f'<img src="{shown.image}" alt="{escape(hit.id)}" loading="lazy">'
     elif hit.modality == "audio" and shown.audio:
-        media = f'<audio controls preload="none" src="{shown.audio}" title="{escape(hit.id)}"></audio>'
+        length = f"{shown.seconds:.1f} s" + (" (the first 10 s play)" if (shown.seconds or 0) > 10 else "")
+        media = (
+            f'<audio controls preload="none" src="{shown.audio}" title="{escape(hit.id)}"></audio>'
+            f'<p class="none">{length}</p>'
+        )
     elif shown.text is not None:
         media = f'<p class="text">{escape(shown.text)}</p>'
     else:
