@@ -309,3 +309,68 @@ def test_stranger_names_never_become_markup(handlers: Handlers) -> None:
     page = results_html(replace(base, results={"image": result}))
     assert "<img src=x" not in page and "<script>" not in page
     assert html.escape(HOSTILE) in page
+
+
+# ---------------------------------------------------------------------------- queues and the models' load
+
+
+def test_quick_events_stay_out_of_the_models_queue(tiny_settings: Settings, encoders: Encoders) -> None:
+    """A new k or order re-reads the session's search without the models: never queued behind a model job."""
+    import app
+
+    demo = app.build_demo(tiny_settings, encoders)
+    fns = {getattr(f.fn, "__qualname__", ""): f for f in demo.fns.values()}
+    assert fns["Handlers.search"].concurrency_id == app.ENCODERS and fns["Handlers.search"].api_name == "search"
+    for quick in ("Handlers.resize", "Handlers.resort"):
+        assert fns[quick].concurrency_id != app.ENCODERS and fns[quick].api_visibility == "private"
+
+
+def test_a_search_while_the_models_load_waits_for_them(
+    tiny_settings: Settings, encoders: Encoders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from conftest import free_port
+
+    import app
+
+    def slow(self: AppModels) -> Encoders:
+        time.sleep(3.0)
+        return encoders
+
+    monkeypatch.setattr(AppModels, "_load_encoders", slow)
+    demo = app.build_demo(tiny_settings)
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
+    )
+    try:
+        client = Client(demo.local_url, verbose=False, download_files=False)
+        out = run_search(client, "a tabby cat", targets=["image"], k=2)
+        assert [h["rank"] for h in out["numbers"]["searches"]["image"]["hits"]] == [1, 2]
+    finally:
+        demo.close()
+
+
+def test_an_approximate_index_says_its_measured_recall(client: Client, encoders: Encoders, tmp_path) -> None:
+    from alignment.analysis.index import IndexSettings
+    from alignment.inputs.embeddings import from_arrays
+    from alignment.search import Space, index_gallery
+
+    rng = np.random.default_rng(0)
+    dim = encoders.clip.dim
+    vectors = rng.normal(size=(600, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids, pairs = [f"img{i}" for i in range(600)], [f"p{i}" for i in range(600)]
+    embedded = from_arrays(ids, ["image"] * 600, pairs, vectors, require_pairs=False)
+    gallery = index_gallery(embedded, space=Space("clip", dim), settings=IndexSettings(kind="ivf"), name="random")
+    folder = save_gallery(gallery, tmp_path / "ivf")
+    archive = tmp_path / "ivf.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for file in folder.iterdir():
+            z.write(file, file.name)
+    out = run_search(client, "a tabby cat", gallery=UPLOAD, upload=archive, targets=["image"], k=10)
+    method = out["numbers"]["searches"]["image"]["method"]["image"]
+    assert method.startswith("FAISS IVF (approximate") and "recall@10" in method
+    assert html.escape(method) in out["results"]  # shown beside the results
+    want = search(gallery, Query.of(text="a tabby cat"), encoders=encoders, targets=["image"], k=10)
+    assert [h["id"] for h in out["numbers"]["searches"]["image"]["hits"]] == [h.id for h in want.hits]
