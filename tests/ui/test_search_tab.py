@@ -162,6 +162,9 @@ def test_the_evaluated_dataset_and_uploads_are_galleries(client: Client, encoder
     assert HOSTILE not in out["results"] and html.escape(HOSTILE) in out["results"]
     assert "precomputed embedding: no image to preview" in out["results"]
     assert "does not record which CLIP checkpoint" in out["results"]
+    both = run_search(client, "a tabby cat", gallery=UPLOAD, upload=npz, targets=["image", "audio"], k=2)
+    assert set(both["numbers"]["searches"]) == {"image"}  # the file holds no sounds: said, and the images still run
+    assert [r.split(":")[0] for r in both["numbers"]["refused"]] == ["sounds"]
 
     # A zip of an index folder reads back as the same gallery.
     folder = save_gallery(clip, tmp_path / "index")
@@ -374,3 +377,15 @@ def test_an_approximate_index_says_its_measured_recall(client: Client, encoders:
     assert html.escape(method) in out["results"]  # shown beside the results
     want = search(gallery, Query.of(text="a tabby cat"), encoders=encoders, targets=["image"], k=10)
     assert [h["id"] for h in out["numbers"]["searches"]["image"]["hits"]] == [h.id for h in want.hits]
+
+
+def test_the_hubness_correction_waits_behind_its_switch() -> None:
+    from ui.search.hubness import AVAILABLE, CHOICES, correction_for
+
+    assert correction_for("none", None) is None  # type: ignore[arg-type]
+    for name in CHOICES[1:]:
+        if name not in AVAILABLE:
+            with pytest.raises(ValueError, match="not available on this server yet"):
+                correction_for(name, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown hubness correction"):
+        correction_for("magic", None)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from ui.search import galleries as sources
 from ui.search.galleries import EXAMPLES, SOURCES, SPACES, UPLOAD_TYPES, Chosen, GallerySource, needs_bridge
 from ui.search.hubness import AVAILABLE, CHOICES, NONE, NOT_YET, correction_for
 from ui.search.session import QueryInput, Searched
-from ui.search.views import ORDER, SORTS, numbers, results_component, results_html, summary_markdown
+from ui.search.views import ORDER, PLURALS, SORTS, numbers, results_component, results_html, summary_markdown
 from ui.visitors import Visitor, visitor_of
 from ui.widgets.errors import refuse
 
@@ -134,30 +134,32 @@ class Handlers:
             raise refuse(str(exc), title=TITLE) from None
         report(0.9, "Searching")
         cache = self.cache(visitor, request)
-        results, vectors, used, corrections, failed, left_out = {}, {}, {}, {}, [], []
+        done: dict[str, tuple] = {}  # target -> (gallery, query vector, result, correction)
+        failed: dict[str, str] = {}  # target -> why it could not be searched
         for target in chosen_targets:
             try:
-                vector, found, fix = self._one(query, target, chosen, encoders, bridge, cache, int(k), correction)
+                done[target] = self._one(query, target, chosen, encoders, bridge, cache, int(k), correction)
             except (InputError, ValueError) as exc:
-                failed.append(f"{target}: {exc}" if len(chosen_targets) > 1 else str(exc))
-                continue
-            results[target], vectors[target], used[target], corrections[target] = found, vector, found, fix
-            left_out += [p for p in vector.problems if p not in left_out]
-        if not results:
-            messages = list(dict.fromkeys(failed))
-            raise refuse(" · ".join(messages), title=TITLE)
-        for message in [*left_out, *failed]:
+                failed[target] = str(exc)
+        if not done:  # one message, once: the same fault usually stops every target
+            unique = list(dict.fromkeys(failed.values()))
+            raise refuse(
+                unique[0] if len(unique) == 1 else " · ".join(f"{t}: {m}" for t, m in failed.items()), title=TITLE
+            )
+        left_out = list(dict.fromkeys(p for _, vector, _, _ in done.values() for p in vector.problems))
+        refused = [*left_out, *(f"{PLURALS[t].lower()}: {m}" for t, m in failed.items())]
+        for message in refused:
             gr.Warning(message)
         searched = Searched(
             query,
             chosen,
-            results,
-            vectors,
+            {t: d[2] for t, d in done.items()},
+            {t: d[1] for t, d in done.items()},
             correction,
             int(k),
-            tuple([*left_out, *failed]),
-            galleries={t: self._gallery_of(chosen, results[t]) for t in results},
-            corrections=corrections,
+            tuple(refused),
+            galleries={t: d[0] for t, d in done.items()},
+            corrections={t: d[3] for t, d in done.items()},
         )
         seconds = time.perf_counter() - started
         return (
@@ -196,7 +198,7 @@ class Handlers:
         cache: EmbeddingCache,
         k: int,
         correction: str,
-    ) -> tuple[QueryVector, SearchResult, Correction | None]:
+    ) -> tuple[Gallery, QueryVector, SearchResult, Correction | None]:
         """One target: the gallery the library would choose, the query embedded in its space, the top-k."""
         from alignment.search import choose_gallery, embed_query, search
 
@@ -211,11 +213,7 @@ class Handlers:
             cache=cache,
             limits=self.models.settings.limits,
         )
-        return vector, search(gallery, vector, k=k, targets=[target], correction=fix), fix  # type: ignore[arg-type]
-
-    @staticmethod
-    def _gallery_of(chosen: Chosen, result: SearchResult) -> Gallery:
-        return next(g for g in chosen.galleries.values() if g.name == result.gallery)
+        return gallery, vector, search(gallery, vector, k=k, targets=[target], correction=fix), fix  # type: ignore[arg-type]
 
     def resize(self, last: Searched | None, k: float, sort: str) -> tuple:
         """A new k: the stored query vectors searched again, without the models (a quick event)."""
