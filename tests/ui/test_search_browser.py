@@ -122,5 +122,15 @@ def test_a_text_finds_images_and_sounds_with_previews_and_opens_one_in_explain(
     sync_api.expect(banner).to_be_visible(timeout=20_000)
     page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
     sync_api.expect(page.get_by_text("deletion area", exact=False).first).to_be_visible(timeout=RUN_SECONDS * 1000)
+
+    # And a sound's: the Text × audio half, the sound named as the result was.
+    page.get_by_role("tab", name="Search", exact=True).click()
+    sound = page.locator('#search-results li.hit[data-target="audio"] button.explain').first
+    name = sound.get_attribute("data-id")
+    sound.click()
+    sync_api.expect(page.get_by_role("tab", name="Text × audio")).to_have_attribute("aria-selected", "true")
+    sync_api.expect(page.get_by_text(f"“{QUERY}” × {name} (sound)", exact=False).first).to_be_visible(timeout=20_000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    sync_api.expect(page.locator("#explain-audio-map svg.amap")).to_be_visible()
     assert errors == [], errors
     page.close()

@@ -136,7 +136,7 @@ def message_html(text: str) -> str:
 
 
 def _section(searched: Searched, target: str, result: SearchResult, sort: str) -> str:
-    gallery_n = _gallery_count(searched, result, target)
+    gallery_n = _gallery_count(searched, target)
     head = f"{PLURALS[target]}: top {len(result.hits)} of {gallery_n:,}" if gallery_n else PLURALS[target]
     via = "; ".join(f"{p.modality} by the {p.via}" for p in result.query)
     how = f"{result.method.get(target, '')} · {result.space.describe()} · {via}"
@@ -156,11 +156,9 @@ def _section(searched: Searched, target: str, result: SearchResult, sort: str) -
     )
 
 
-def _gallery_count(searched: Searched, result: SearchResult, target: str) -> int:
-    for gallery in searched.chosen.galleries.values():
-        if gallery.name == result.gallery and target in gallery.parts:
-            return len(gallery.parts[target].rows)  # type: ignore[index]
-    return 0
+def _gallery_count(searched: Searched, target: str) -> int:
+    gallery = searched.galleries.get(target)
+    return len(gallery.parts[target].rows) if gallery is not None and target in gallery.parts else 0  # type: ignore[index]
 
 
 def _sorted(hits: tuple[Hit, ...], sort: str) -> list[Hit]:
