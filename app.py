@@ -32,6 +32,8 @@ from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
 from ui.hosting import HostSettings
 from ui.models import AppModels
+from ui.search.session import Searched, search_pair
+from ui.search.tab import build_search_tab
 from ui.style import CSS, THEME
 from ui.visitors import visitor_box
 from ui.widgets.text import md
@@ -82,6 +84,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
                 compare = build_compare_tab(
                     demo, models, visitors=visitors, examples=examples, example=example, concurrency_id=ENCODERS
                 )
+            with gr.Tab("Search", id="search"):
+                search = build_search_tab()
             with gr.Tab("Errors", id="errors"):
                 errors_state, error_number, explain_error, error_list = build_errors_tab(
                     models, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
@@ -102,6 +106,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
             done = models.ready or models.status_markdown().startswith("⚠️")
             return models.status_markdown(), gr.Timer(active=not done)
 
+        search.wire(models, dataset=errors_state, visitor=visitors.state, concurrency_id=ENCODERS)
         timer.tick(refresh_status, outputs=[status, timer], show_progress="hidden", api_visibility="private")
 
         # One click sends a pair to the Explain tab, switches to it, and explains the pair there.
@@ -123,6 +128,11 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
         explain.follow(
             error_list.select(error_cell_to_explain, [errors_state, error_list], to_explain, api_visibility="private")
         )
+
+        def hit_to_explain(searched: Searched | None, evt: gr.SelectData) -> tuple:
+            return *explain.send(search_pair(searched, evt)), gr.Tabs(selected="explain")
+
+        explain.follow(search.results.select(hit_to_explain, [search.searched], to_explain, api_visibility="private"))
         for key, matrix in compare.matrices.items():
 
             def cell_to_explain(comparison: Comparison | None, evt: gr.SelectData, key: str = key) -> tuple:

@@ -134,10 +134,10 @@ def _decode(part: QueryPart, limits: Limits) -> Item:
         raise InputError(part.name or f"{part.modality} query", f"must be a file path, got {type(content).__name__}")
     path = Path(content)
     if not path.is_file():
-        raise InputError(str(path), f"no such {part.modality} file")
+        raise InputError(part.name or str(path), f"no such {part.modality} file")
     loaded = load_files([path], part.modality, limits=limits)
     if loaded.problems:
-        raise InputError(str(path), loaded.problems[0].split(": ", 1)[-1])
+        raise InputError(part.name or str(path), loaded.problems[0].split(": ", 1)[-1])
     return loaded.items[0]
 
 

@@ -15,8 +15,8 @@ from plotly.subplots import make_subplots
 
 from ..analysis.evaluate import ErrorRow, Evaluation
 from ..analysis.hubness import Hubness
-from ..analysis.thresholds import ThresholdCurve
 from ..analysis.metrics import RetrievalMetrics, ZeroShot
+from ..analysis.thresholds import ThresholdCurve
 from .figures import empty_figure
 
 RECALL_KEYS = ("R@1", "R@5", "R@10", "MRR", "mAP@10")

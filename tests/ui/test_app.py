@@ -36,6 +36,7 @@ ENDPOINTS = {
     "/attention": "test_explain_tab.test_attention_maps_equal_the_library",
     "/attention_view": "test_explain_tab.test_attention_view_redraws_any_layer_and_head",
     "/fusion": "test_fusion_tab.test_fusion_tab_equals_the_library_and_fusion_beats_each_modality",
+    "/search": "test_search_tab.test_search_equals_the_library",
 }
 EXAMPLES = bundled_examples()
 OUTPUTS = ("heat_image", "heat_audio", "matches", "projection", "report", "gallery", "numbers")  # compare's API outputs

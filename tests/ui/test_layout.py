@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = needs_chromium
 SIZES = {"laptop": (1440, 900), "phone": (390, 844)}
-TABS = ("Compare", "Errors", "Explain", "Fusion")
+TABS = ("Compare", "Search", "Errors", "Explain", "Fusion")
 
 # Every visible title-like element: headings, component labels, plot titles and subplot titles, tab buttons.
 JS_TITLES = """() => {
