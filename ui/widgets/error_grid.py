@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import gradio as gr
 import numpy as np
 
 from alignment.analysis.clusters import Clusters
-from alignment.analysis.evaluate import Evaluation
 from alignment.inputs.embeddings import Embedded
 from alignment.store.tags import TAGS
 from alignment.views.previews import preview
@@ -33,6 +32,9 @@ from ui.widgets.islands import (
     static_js,
     static_text,
 )
+
+if TYPE_CHECKING:  # evaluate imports torch and scipy.stats: not on the app's build path
+    from alignment.analysis.evaluate import Evaluation
 
 ROW_H = 132  # px per row; the list's scroll height is rows x ROW_H, so only the visible rows need to exist
 MAX_BLOCK = 100  # rows per request
