@@ -1,11 +1,12 @@
 """2-D layouts of a whole space at any size, computed once per dataset and cached on disk: PCA at once, UMAP after.
 
-Up to `UMAP_SAMPLE` rows UMAP sees them all (`projection.project`). Beyond that UMAP is fitted on a seeded sample
-and every other row is placed at the similarity-weighted mean of its `NEIGHBOURS` nearest sampled rows (cosine in
-the PCA-50 space UMAP was fitted in). Why not `umap.UMAP.transform`: it builds a search index and runs an
-optimisation: at 100k rows (512-D, 2 shared cores) transforming 90k rows took 161 s against 16 s for the fit,
-while the placement (an exact FAISS search for the neighbours) takes seconds. The placed rows land inside the fitted
-clusters they belong to, which is what a reader of the map looks for; they do not refine local structure.
+Below `UMAP_FROM` rows the layout is PCA. Up to `UMAP_SAMPLE` rows UMAP sees them all (`projection.project`).
+Beyond that UMAP is fitted on a seeded sample and every other row is placed at the similarity-weighted mean of its
+`NEIGHBOURS` nearest sampled rows (cosine in the PCA-50 space UMAP was fitted in). Why not `umap.UMAP.transform`:
+it builds a search index and runs an optimisation: at 100k rows (512-D, 2 shared cores) transforming 90k rows took
+161 s against 16 s for the fit, while the placement (an exact FAISS search for the neighbours) takes seconds. The
+placed rows land inside the fitted clusters they belong to, which is what a reader of the map looks for; they do
+not refine local structure.
 
 PCA for a large N uses the D x D covariance (one pass over the rows) instead of an SVD of the N x D matrix.
 """
@@ -26,6 +27,7 @@ from .projection import pca_2d, project
 
 LayoutKind = Literal["pca", "umap"]
 LAYOUT_VERSION = 1  # bump when a method changes: older cache files are then ignored
+UMAP_FROM = 100  # fewer rows get PCA: UMAP of a few dozen points mostly pulls them into far-apart clumps
 UMAP_SAMPLE = 10_000  # rows UMAP is fitted on; the rest are placed (see the module docstring)
 NEIGHBOURS = 8  # sampled rows a placed row is averaged from
 PCA_DIMS = 50  # the space UMAP and the placement work in
@@ -75,10 +77,13 @@ def pca_layout(x: np.ndarray) -> Layout:
 
 
 def umap_layout(x: np.ndarray, *, sample: int = UMAP_SAMPLE, neighbours: int = NEIGHBOURS, seed: int = 0) -> Layout:
-    """UMAP of every row up to `sample` rows; beyond, UMAP of a seeded sample and the rest placed by neighbours."""
+    """UMAP of every row up to `sample` rows; beyond, UMAP of a seeded sample and the rest placed by neighbours; PCA
+    below UMAP_FROM rows."""
     x = np.asarray(x, np.float32)
+    if len(x) < UMAP_FROM:
+        return pca_layout(x)
     if len(x) <= sample:
-        projected = project(x, method="auto", seed=seed)
+        projected = project(x, method="umap", seed=seed)
         return Layout(projected.coords, projected.method, len(x))
     fit = np.sort(np.random.default_rng(seed).choice(len(x), sample, replace=False))
     mean, axes = components(x[fit], min(PCA_DIMS, x.shape[1]))

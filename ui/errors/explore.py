@@ -42,7 +42,9 @@ def refine(explorer: Explorer, space: str) -> bool:
     x = explorer.evaluation.spaces[space].embeddings
     before = (explorer.layouts.get(space), explorer.clusters.get(space))
     if before[0] is None or before[0].method == "pca":
-        explorer.layouts[space] = cached_layout(x, "umap", cache_dir=explorer.cache_dir)  # type: ignore[assignment]
+        umap = cached_layout(x, "umap", cache_dir=explorer.cache_dir)
+        if umap is not None and (before[0] is None or not np.array_equal(umap.coords, before[0].coords)):
+            explorer.layouts[space] = umap  # too few rows for UMAP keep their PCA (and the drawing stays)
     if before[1] is None:
         explorer.clusters[space] = clusters_for(explorer, space)  # type: ignore[assignment]
     explorer.refined.add(space)

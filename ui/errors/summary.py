@@ -84,17 +84,20 @@ def summary_markdown(explorer: Explorer) -> str:
             if mrr > 0
             else f"- **MRR** 0 in {esc(worst.name)}. *What this means:* no query found its partner in the list."
         )
-    for p in ev.pairs.values():
+    if ev.pairs:
+        gaps = ", ".join(f"{p.gap:.3f} ({esc(p.name)}, {esc(p.space)} space)" for p in ev.pairs.values())
         deltas = [
-            d.metrics_without_gap.r1 - d.metrics.r1
-            for d in ev.directions.values()
-            if d.pair == p.name and d.metrics_without_gap is not None
+            d.metrics_without_gap.r1 - d.metrics.r1 for d in ev.directions.values() if d.metrics_without_gap is not None
         ]
-        change = f" Without the gap R@1 moves by {max(deltas, key=abs):+.3f} (see the table)." if deltas else ""
+        change = (
+            f" Without the gap R@1 moves by up to {max(deltas, key=abs):+.3f} (the table's last column)."
+            if deltas
+            else ""
+        )
         lines.append(
-            f"- **Modality gap** {p.gap:.3f} between {esc(p.name)} ({esc(p.space)} space; 0 = the two modalities' "
-            f"centres coincide, 2 = opposite). *What this means:* the two modalities sit in separate regions, so "
-            f"every cross-modal cosine is lower than a same-modality one; read scores relative to each other.{change}"
+            f"- **Modality gap** {gaps}; 0 = the two modalities' centres coincide, 2 = opposite. *What this means:* "
+            "the modalities sit in separate regions of the space, so every cross-modal cosine is lower than a "
+            f"same-modality one: read scores relative to each other, not against a fixed bar.{change}"
         )
     if ev.directions:
         hubby = max(ev.directions.values(), key=lambda d: d.hubness.skewness)
@@ -109,17 +112,18 @@ def summary_markdown(explorer: Explorer) -> str:
             "hubs are gallery items that turn up in many queries' top lists and steal matches "
             f"(a skewness above {SKEWED:g} is worth a look)."
         )
-    for p in ev.pairs.values():
-        t = p.threshold
-        lines.append(
-            f"- {esc(p.name)}: best threshold {t.best_threshold:.3f} (F1 {t.best_f1:.3f}, precision "
-            f"{t.best_precision:.3f}, recall {t.best_recall:.3f}{'' if t.exact else ', estimated from a sample'})."
-        )
-    for modality, z in ev.zero_shot.items():
-        lines.append(
-            f"- zero-shot {esc(modality)}: accuracy {z.accuracy:.3f} over {z.n_items} labelled items, "
-            f"{len(z.classes)} classes."
-        )
+    also = [
+        f"best threshold for {esc(p.name)} {p.threshold.best_threshold:.3f} (F1 {p.threshold.best_f1:.3f}, precision "
+        f"{p.threshold.best_precision:.3f}, recall {p.threshold.best_recall:.3f}"
+        f"{'' if p.threshold.exact else ', estimated from a sample'})"
+        for p in ev.pairs.values()
+    ]
+    also += [
+        f"zero-shot {esc(m)} accuracy {z.accuracy:.3f} ({z.n_items} labelled items, {len(z.classes)} classes)"
+        for m, z in ev.zero_shot.items()
+    ]
+    if also:
+        lines.append(f"- Also: {'; '.join(also)}.")
     notes = [*ev.notes, *info.get("notes", [])]
     lines += _listed("Notes", notes)
     lines += _listed("Skipped", explorer.source.problems)

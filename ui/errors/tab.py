@@ -20,8 +20,8 @@ from alignment.core.hygiene import escape_markdown as esc
 from alignment.store.tags import TAGS, error_key
 from alignment.views.cluster_table import CLUSTER_COLUMNS
 from ui.errors import explore
-from ui.errors.inputs import Chosen, choose, dataset_key, server_datasets
-from ui.errors.media import MediaLookup
+from ui.errors.inputs import Chosen, choose, server_datasets
+from ui.errors.load import open_dataset
 from ui.errors.session import Explorer, cleanup
 from ui.errors.summary import METRIC_COLUMNS, metrics_table, summary_markdown
 from ui.errors.tags import export_csv, import_csv, tag_database
@@ -105,7 +105,7 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
             export_button = gr.Button("Export my tags (CSV)")
             exported = gr.File(label="Tags CSV", height=60, visible=False, elem_id="errors-tags-export")
         with gr.Column(min_width=240):
-            to_import = gr.File(label="Import a tags CSV (someone's export)", file_types=[".csv"], height=100)
+            to_import = gr.File(label="Import a tags CSV (someone's export)", file_types=[".csv"], height=130)
             imported = gr.Markdown()
     with gr.Column(elem_id="error-detail"):
         number = gr.Textbox(label="Open error # (the grid's open, Enter, or a click on a point)", max_lines=1)
@@ -120,7 +120,11 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
                         gr.Audio(label=role, visible=False),
                     ]
         with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-            near = gr.Dataframe(label="Nearest neighbours of the query", interactive=False)
+            near = gr.Dataframe(
+                label="Nearest neighbours of the query",
+                headers=["rank", "item", "cosine", "true match"],
+                interactive=False,
+            )
             with gr.Column():
                 tag = gr.Dropdown(
                     list(TAGS),
@@ -188,28 +192,18 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
             "audio": nonblank_lines(audio_templates) or TEMPLATES["audio"],
         }
         models.settle(progress)  # the imports below (torch) must not race the background load's
-        from alignment.analysis.evaluate import evaluate
-        from alignment.models.sources import is_embeddings, read_dataset, read_embeddings
         from alignment.views.report_figures import evaluation_figures
 
-        owner = visitor_of(who, request)  # type: ignore[arg-type]
-        cache = models.cache if chosen.example else models.cache.for_visitor(owner.owner, public=public)
-        embeddings = is_embeddings(chosen.path)
         try:
-            key = dataset_key(chosen.path)
-            progress(0.0, desc=f"Reading {chosen.name}")
-            source = (
-                read_embeddings(chosen.path)
-                if embeddings
-                else read_dataset(
-                    chosen.path,
-                    lambda modalities: (models.get(progress), models.describe()),
-                    limits=models.settings.limits,
-                    on_error=on_error,
-                    cache=cache,
-                    progress=lambda f, m: progress(0.5 * f, desc=m),
-                    keep_files=True,
-                )
+            explorer = open_dataset(
+                models,
+                database,
+                chosen,
+                visitor=visitor_of(who, request),  # type: ignore[arg-type]
+                templates=templates,
+                on_error=on_error,
+                public=public,
+                report=lambda f, m: progress(f, desc=m),
             )
         except (InputError, ValueError, OSError) as exc:
             hint = (
@@ -218,37 +212,11 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
                 else ""
             )
             raise refuse(f"{exc}{hint}", title="The evaluation did not run") from None
-        try:
-            evaluation = evaluate(
-                source.spaces,
-                embed_text=source.embed_text,
-                templates=templates,
-                progress=lambda f, m: progress(0.5 + 0.4 * f, desc=m),
-            )
-        except (InputError, ValueError) as exc:
-            if source.folder is not None:
-                shutil.rmtree(source.folder, ignore_errors=True)
-            raise refuse(str(exc), title="The evaluation did not run") from None
-        media = MediaLookup(source.items, limits=models.settings.limits)
-        source.items, source.embed_text = {}, {}  # decoded media and the encoders' closures leave the session
-        shared = chosen.example or not public
-        explorer = Explorer(
-            evaluation,
-            source,
-            media,
-            database.tags(owner=owner.owner, dataset=key),
-            chosen.name,
-            models.root / "explore" / ("shared" if shared else f"visitor-{owner.key}"),
-            folder=source.folder,
-            embed_query=explore.query_embedder(models, explore.query_spaces(source, models)),
-        )
-        progress(0.9, desc="Laying out the space")
-        first = explorer.spaces[0]
-        explore.first_layout(explorer, first)
+        evaluation, first = explorer.evaluation, explorer.spaces[0]
         charts = evaluation_figures(evaluation)
         log.info(
             "Evaluated %s rows, %s errors in %.1f s",
-            sum(len(e) for e in source.spaces.values()),
+            sum(len(e) for e in evaluation.spaces.values()),
             len(evaluation.errors),
             time.perf_counter() - started,
         )
@@ -265,7 +233,7 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
             explore.cluster_table(explorer, first),
             grid.show(
                 evaluation,
-                item=media,
+                item=explorer.media,
                 tagger=explorer.tagger,
                 clusters=explorer.clusters,
                 embed_query=explorer.embed_query,
@@ -329,6 +297,13 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
     def error_detail(explorer: Explorer | None, number: str) -> tuple:
         explorer, error = error_at(explorer, number)
         return detail(explorer, int(str(number).strip()))
+
+    def open_worst(explorer: Explorer | None) -> tuple:
+        """The error the grid lists first (the largest margin), opened at once after an evaluation."""
+        if explorer is None or not explorer.evaluation.errors:
+            return (gr.skip(),) * (1 + len(detail_outputs))
+        e = max(range(len(explorer.evaluation.errors)), key=lambda i: (explorer.evaluation.errors[i].margin, -i))
+        return str(e), *detail(explorer, e)
 
     def open_from_grid(explorer: Explorer | None, evt: gr.EventData) -> tuple:
         _, e = grid.opened(evt)
@@ -424,6 +399,7 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
         show_progress="minimal",
         **explore_queue,  # type: ignore[arg-type]
     )
+    evaluated.success(open_worst, [state], [number, *detail_outputs], api_visibility="private")
     chart_name.input(chart_of, [state, chart_name], [chart], api_name="figure")
     number.submit(error_detail, [state, number], detail_outputs, api_name="error_detail").then(
         None, js=SCROLL_TO_DETAIL
