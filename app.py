@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import gradio as gr
-import pandas as pd
 
 from alignment.analysis.comparison import Comparison  # at run time: gradio reads the handlers' type hints
 from alignment.inputs.limits import Limits
@@ -27,7 +26,7 @@ from ui.compare.example import PreparedExample
 from ui.compare.tab import build_compare_tab
 from ui.compare.views import picked_pair
 from ui.errors.tab import build_errors_tab
-from ui.errors.views import explain_cell, explain_pair
+from ui.errors.views import explain_pair
 from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
 from ui.hosting import HostSettings
@@ -87,8 +86,8 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
             with gr.Tab("Search", id="search"):
                 search = build_search_tab()
             with gr.Tab("Errors", id="errors"):
-                errors_state, error_number, explain_error, error_list = build_errors_tab(
-                    models, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
+                errors = build_errors_tab(
+                    models, visitor=visitors.state, example=ASSETS / "paired.csv", concurrency_id=ENCODERS
                 )
             with gr.Tab("Explain", id="explain"):
                 explain = build_explain_tab(
@@ -106,7 +105,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
             done = models.ready or models.status_markdown().startswith("⚠️")
             return models.status_markdown(), gr.Timer(active=not done)
 
-        search.wire(models, dataset=errors_state, visitor=visitors.state, concurrency_id=ENCODERS)
+        search.wire(models, dataset=errors.state, visitor=visitors.state, concurrency_id=ENCODERS)
         timer.tick(refresh_status, outputs=[status, timer], show_progress="hidden", api_visibility="private")
 
         # One click sends a pair to the Explain tab, switches to it, and explains the pair there.
@@ -116,17 +115,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
             return *explain.send(explain_pair(explorer, number)), gr.Tabs(selected="explain")  # type: ignore[arg-type]
 
         explain.follow(
-            explain_error.click(error_to_explain, [errors_state, error_number], to_explain, api_name="explain_error")
-        )
-
-        def error_cell_to_explain(explorer: object, table: pd.DataFrame, evt: gr.SelectData) -> tuple:
-            number = explain_cell(table, evt)
-            if number is None:  # any other cell only opens the error (the errors tab's own select)
-                return *explain.stay(), gr.skip()
-            return *explain.send(explain_pair(explorer, number)), gr.Tabs(selected="explain")  # type: ignore[arg-type]
-
-        explain.follow(
-            error_list.select(error_cell_to_explain, [errors_state, error_list], to_explain, api_visibility="private")
+            errors.explain.click(error_to_explain, [errors.state, errors.number], to_explain, api_name="explain_error")
         )
 
         def hit_to_explain(searched: Searched | None, evt: gr.SelectData) -> tuple:

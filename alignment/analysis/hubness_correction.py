@@ -168,6 +168,33 @@ def search(
     return TopK(indices, scores)
 
 
+def rescore_neighbours(scores: np.ndarray, rows: np.ndarray, stats: GalleryStats) -> np.ndarray:
+    """Corrected scores of each query's own candidate neighbours: `scores` (Nq, c) their cosines, `rows` (Nq, c)
+    their gallery indices (-1 where a place is empty; its score is then meaningless).
+
+    The same scores as `correct`, per query over its candidates only: re-ranking a query's c cosine nearest is
+    the exact corrected top-k whenever the corrected top-k lies among them (always for c = the gallery size).
+    For qbnorm a query's plain top-1 is its best-cosine candidate.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    r = np.asarray(rows)
+    if s.ndim != 2 or s.shape != r.shape:
+        raise ValueError(f"scores and rows must be 2-D arrays of one shape (got {s.shape} and {r.shape})")
+    safe = np.maximum(r, 0)
+    method, beta = stats.settings.method, stats.settings.beta
+    if method == "csls":
+        assert stats.r is not None
+        return 2.0 * s - stats.r[safe]
+    assert stats.log_z is not None
+    normalised = beta * s - stats.log_z[safe]
+    if method == "isf" or len(s) == 0 or s.shape[1] == 0:
+        return normalised
+    assert stats.active is not None
+    best = np.argmax(np.where(r >= 0, s, -np.inf), axis=1)  # (Nq,) the plain top-1 among the candidates
+    top1 = safe[np.arange(len(s)), best]
+    return np.where(stats.active[top1][:, None], normalised, s)
+
+
 # ---------------------------------------------------------------------------- inside evaluate
 
 

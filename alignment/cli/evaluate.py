@@ -20,7 +20,7 @@ from ..core.errors import InputError
 from ..core.files import atomic_write_text, write_json
 from ..core.hygiene import csv_text
 from ..inputs.embeddings import load_embeddings
-from ..inputs.text import split_lines
+from ..inputs.text import read_captions
 from ..models.settings import Settings, add_arguments, settings_from
 from ..models.sources import PRECOMPUTED_SPACE, Source, is_embeddings, read_dataset, read_embeddings
 from .common import Log, load_models
@@ -126,17 +126,6 @@ def _templates(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
                 )
             templates[modality] = tuple(given)
     return templates
-
-
-def read_captions(path: Path, limit: int | None) -> list[str]:
-    """Queries of a .txt bank, one per line (blank lines and repeats dropped), at most `limit` spread evenly."""
-    captions = list(dict.fromkeys(split_lines(path.read_text(encoding="utf-8"))))
-    if not captions:
-        raise InputError(str(path), "the query bank has no lines")
-    if limit is not None and len(captions) > limit:
-        step = len(captions) / limit
-        captions = [captions[int(i * step)] for i in range(limit)]
-    return captions
 
 
 def query_bank(args: argparse.Namespace, source: Source, log: Log) -> QueryBank | None:

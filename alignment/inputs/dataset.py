@@ -182,7 +182,16 @@ def load_items(
             out.problems.append(str(exc))
             continue
         out.items.append(
-            Item(record.id, record.modality, decoded.payload, decoded.sha256, source, record.pair, record.label)
+            Item(
+                record.id,
+                record.modality,
+                decoded.payload,
+                decoded.sha256,
+                source,
+                record.pair,
+                record.label,
+                path=str(path),  # a session may drop the payload and decode the file again for a preview
+            )
         )
     return out
 

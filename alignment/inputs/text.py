@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.names import unicode_problem
@@ -18,6 +19,17 @@ _NUMBERED_TEXT = re.compile(r"(text|caption)_?\d+")  # caption_1 ... caption_5
 def split_lines(text: str) -> list[str]:
     """One text per non-empty line, stripped."""
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def read_captions(path: PathLike, limit: int | None = None) -> list[str]:
+    """Queries of a .txt bank, one per line (blank lines and repeats dropped), at most `limit` spread evenly."""
+    captions = list(dict.fromkeys(split_lines(Path(path).read_text(encoding="utf-8"))))
+    if not captions:
+        raise InputError(str(path), "the query bank has no lines")
+    if limit is not None and len(captions) > limit:
+        step = len(captions) / limit
+        captions = [captions[int(i * step)] for i in range(limit)]
+    return captions
 
 
 def _csv_rows(content: str, name: str) -> Iterator[tuple[int, list[str] | str]]:

@@ -39,6 +39,7 @@ class Source:
     models: dict  # metrics.json's description of the models (or why none was loaded)
     problems: list[str] = field(default_factory=list)  # rows and items that were skipped, each named
     items: dict[tuple[str, str], Item] = field(default_factory=dict)  # (modality, id) -> decoded item
+    folder: Path | None = None  # a zip's extracted files, kept by read_dataset(keep_files=True): the caller deletes it
 
     def item(self, modality: str, item_id: str) -> Item | None:
         return self.items.get((modality, item_id))
@@ -93,11 +94,14 @@ def read_dataset(
     on_error: str = "skip",
     cache: EmbeddingCache | None = None,
     progress: Progress | None = None,
+    keep_files: bool = False,
 ) -> Source:
     """A manifest, folder or zip: validate, decode every item, embed with the towers the modalities need.
 
     `encoders_for(modalities)` supplies the encoders (the app passes its loaded pair; the CLI loads only
     the towers needed). Under on_error="stop" the first undecodable item raises; under "skip" it is listed.
+    Every media item keeps its file's `path`; with `keep_files` a zip's extracted folder is not deleted but
+    handed over as `Source.folder` (so a session can drop decoded media and decode a file again on demand).
     """
     from ..inputs.dataset import load_dataset, load_items  # media decoders: only on this path
     from .embed import embed_dataset, text_embedders
@@ -109,19 +113,22 @@ def read_dataset(
     try:
         report(0.05, f"Decoding {len(dataset.records)} items")
         loaded = load_items(dataset, limits)
-    finally:
+        if on_error == "stop" and loaded.problems:
+            raise InputError(dataset.name, f"cannot decode an item ({loaded.problems[0]})")
+        encoders, models = encoders_for({item.modality for item in loaded.items})
+
+        def embedding_progress(fraction: float, message: str) -> None:
+            report(0.1 + 0.8 * fraction, message)
+
+        spaces, notes = embed_dataset(encoders, loaded.items, cache=cache, progress=embedding_progress)
+        if not spaces:
+            why = "; ".join(notes) or "no text shares a pair key with an image or audio item"
+            raise InputError(dataset.name, f"nothing to evaluate after decoding ({why})")
+    except BaseException:
+        dataset.cleanup()
+        raise
+    if not keep_files:
         dataset.cleanup()  # a zip's temp folder: the media are decoded in memory by now
-    if on_error == "stop" and loaded.problems:
-        raise InputError(dataset.name, f"cannot decode an item ({loaded.problems[0]})")
-    encoders, models = encoders_for({item.modality for item in loaded.items})
-
-    def embedding_progress(fraction: float, message: str) -> None:
-        report(0.1 + 0.8 * fraction, message)
-
-    spaces, notes = embed_dataset(encoders, loaded.items, cache=cache, progress=embedding_progress)
-    if not spaces:
-        why = "; ".join(notes) or "no text shares a pair key with an image or audio item"
-        raise InputError(dataset.name, f"nothing to evaluate after decoding ({why})")
     kind = "zip" if path.suffix.lower() == ".zip" else "folder" if path.is_dir() else "manifest"
     info = {
         "source": str(path),
@@ -141,6 +148,7 @@ def read_dataset(
         models,  # type: ignore[arg-type]
         [*dataset.problems, *loaded.problems],
         {(i.modality, i.id): i for i in loaded.items},
+        dataset.extracted if keep_files else None,
     )
 
 

@@ -8,6 +8,7 @@ result = search(galleries, Query.of(image="cat.jpg", text="at night", weights={"
 
 from __future__ import annotations
 
+from .correction import HubnessCorrection, hubness_correction
 from .engine import GapNote, Hit, SearchResult, choose_gallery, search
 from .folder import index_gallery, load_gallery, save_gallery
 from .galleries import dataset_galleries, examples_galleries, infer_backbone, space_of
@@ -21,6 +22,7 @@ __all__ = [
     "Gallery",
     "GapNote",
     "Hit",
+    "HubnessCorrection",
     "Items",
     "Query",
     "QueryPart",
@@ -33,6 +35,7 @@ __all__ = [
     "dataset_galleries",
     "embed_query",
     "examples_galleries",
+    "hubness_correction",
     "gallery_from_embedded",
     "index_gallery",
     "infer_backbone",

@@ -252,6 +252,20 @@ class OwnerTags:
                 self._upsert(db, entry)
         return len(entries)
 
+    def tag_many(self, keys: Iterable[str], tag: str) -> int:
+        """Give many errors one tag in one transaction, keeping each one's note (what bulk tagging in a grid or
+        a lasso does). Returns the count."""
+        tag, updated = check_tag(tag), _now()
+        checked = [check_key(key) for key in dict.fromkeys(keys)]
+        with self.db.write() as db:
+            for key in checked:
+                db.execute(
+                    "INSERT INTO tags (owner, dataset, key, tag, note, updated) VALUES (?, ?, ?, ?, '', ?) "
+                    "ON CONFLICT (owner, dataset, key) DO UPDATE SET tag = excluded.tag, updated = excluded.updated",
+                    (self.owner, self.dataset, key, tag, updated),
+                )
+        return len(checked)
+
     def remove(self, key: str) -> bool:
         """Forget the tag of one error; False when it had none."""
         return self.remove_many([key]) == 1

@@ -6,15 +6,17 @@ import base64
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 from plotly.colors import qualitative
 
 from ..analysis.clusters import Clusters
-from ..analysis.evaluate import Evaluation
 from ..inputs.items import MODALITIES, Modality
 from ..store.tags import TAGS, error_key
+
+if TYPE_CHECKING:  # evaluate imports torch and scipy.stats: not on the app's build path
+    from ..analysis.evaluate import Evaluation
 
 ColourBy = Literal["modality", "outcome", "label", "tag", "cluster", "margin"]
 COLOUR_BY: tuple[str, ...] = get_args(ColourBy)

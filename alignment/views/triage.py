@@ -6,14 +6,16 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
 from ..analysis.clusters import Clusters
-from ..analysis.evaluate import Evaluation
 from ..inputs.embeddings import Embedded
 from ..store.tags import error_key
+
+if TYPE_CHECKING:  # evaluate imports torch and scipy.stats: not on the app's build path
+    from ..analysis.evaluate import Evaluation
 
 SortBy = Literal["margin", "rank", "score", "near", "order"]
 SORT_BY: tuple[str, ...] = get_args(SortBy)

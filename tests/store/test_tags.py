@@ -190,3 +190,15 @@ def test_wal_and_full_sync_are_on(db: TagDatabase) -> None:
     raw.close()
     connection = db._connection()
     assert connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_bulk_retagging_keeps_each_note(db: TagDatabase) -> None:
+    tags = db.tags(owner="alice", dataset=DATASET)
+    tags.set("text->image|a", "ambiguous", "two dogs, one caption")
+    assert tags.tag_many(["text->image|a", "text->image|b", "text->image|a"], "model error") == 2
+    assert tags.get("text->image|a").tag == "model error" and tags.get("text->image|a").note == "two dogs, one caption"
+    assert tags.get("text->image|b").note == ""
+    with pytest.raises(ValueError, match="custom tag"):
+        tags.tag_many(["text->image|c"], "=cmd()")
+    assert tags.get("text->image|c") is None
+    assert db.tags(owner="bob", dataset=DATASET).labels() == {}

@@ -113,50 +113,6 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
 
 
-def test_errors_tab_evaluates_the_example_and_opens_the_worst_error(
-    page: Page, launched: tuple[str, bool], tmp_path: Path
-) -> None:
-    url, runs_on_load = launched
-    page_errors = open_app(page, url)
-    if runs_on_load:  # the Compare tab's page-load run holds the model slot: let it finish first
-        page.wait_for_function(JS_MATRIX_DRAWN, timeout=RUN_SECONDS * 1000)
-        page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
-    page.get_by_role("tab", name="Errors").click()
-    page.get_by_role("button", name="Evaluate", exact=True).click()
-    sync_api.expect(page.get_by_text("errors match")).to_be_visible(timeout=RUN_SECONDS * 1000)
-    page.wait_for_function(
-        "() => document.querySelectorAll('.js-plotly-plot .scatterlayer .point').length > 0", timeout=RUN_SECONDS * 1000
-    )
-    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
-
-    shot = tmp_path / "errors.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if os.environ.get("ALIGN_SCREENSHOT_DIR"):
-        keep = Path(os.environ["ALIGN_SCREENSHOT_DIR"])
-        keep.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, keep / "errors.png")
-
-    sync_api.expect(page.get_by_text("Retrieval metrics per direction")).to_be_visible()
-    for direction in ("text->image", "image->text", "text->audio", "audio->text"):
-        assert page.get_by_text(direction, exact=True).count() >= 1, f"{direction} is not listed"
-    assert page.get_by_text("truth ranked").count() == 1, "the worst error is not opened"
-    images = page.locator("[data-testid='image'] img:visible, .image-container img:visible")
-    assert images.count() >= 1, "no image preview of the selected error"
-    scatter = page.locator(".js-plotly-plot:visible:has(.scatterlayer .point)").first
-    assert_on_screen(page, scatter.locator(".main-svg").first)
-    assert_painted(scatter)
-    assert "query" in " ".join(scatter.locator(".legendtext").all_text_contents())
-    block = page.locator(".js-plotly-plot:visible:has(.heatmaplayer image)").first
-    assert_on_screen(page, block.locator(".heatmaplayer image").first)
-
-    # One click on a row's "explain →" cell opens the Explain tab with that pair explained.
-    page.get_by_text("explain →", exact=True).locator("visible=true").first.click()  # the table also keeps hidden rows
-    sync_api.expect(page.get_by_role("tab", name="Explain")).to_have_attribute("aria-selected", "true", timeout=30_000)
-    sync_api.expect(page.get_by_text("deletion area").first).to_be_visible(timeout=RUN_SECONDS * 1000)
-    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
-    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
-
-
 def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:
     url, runs_on_load = launched
     page_errors = open_app(page, url)

@@ -194,11 +194,11 @@ def clip_vector(gallery: Gallery, row: int) -> np.ndarray:
         ({"text": "  "}, r"Give a text, an image or a sound"),
         ({"text": "a cat", "targets": []}, r"Choose what to find"),
         ({"text": "a cat", "targets": ["smell"]}, r"'smell'.*not in the list of choices"),
-        ({"text": "a cat", "correction": "CSLS"}, r"not available on this server yet"),
+        ({"text": "a cat", "correction": "magic"}, r"magic is not in the list of choices"),
         ({"text": "a cat", "gallery": UPLOAD}, r"no file uploaded"),
         ({"text": "a cat", "k": 500}, r"500 is greater than maximum value 50"),
     ],
-    ids=["empty", "no-target", "unknown-target", "correction-not-yet", "no-upload", "k-too-large"],
+    ids=["empty", "no-target", "unknown-target", "unknown-correction", "no-upload", "k-too-large"],
 )
 def test_bad_queries_are_one_clear_message(client: Client, kwargs: dict, message: str) -> None:
     with pytest.raises(AppError, match=message):
@@ -379,13 +379,38 @@ def test_an_approximate_index_says_its_measured_recall(client: Client, encoders:
     assert [h["id"] for h in out["numbers"]["searches"]["image"]["hits"]] == [h.id for h in want.hits]
 
 
-def test_the_hubness_correction_waits_behind_its_switch() -> None:
-    from ui.search.hubness import AVAILABLE, CHOICES, correction_for
+def test_a_hubness_correction_re_ranks_as_the_library_does_and_says_so(
+    client: Client, encoders: Encoders, examples, tmp_path
+) -> None:
+    from alignment.inputs.embeddings import from_arrays
+    from alignment.search import choose_gallery, hubness_correction
 
-    assert correction_for("none", None) is None  # type: ignore[arg-type]
-    for name in CHOICES[1:]:
-        if name not in AVAILABLE:
-            with pytest.raises(ValueError, match="not available on this server yet"):
-                correction_for(name, None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown hubness correction"):
-        correction_for("magic", None)  # type: ignore[arg-type]
+    out = run_search(client, "a siren wailing", targets=["image", "audio"], k=4, correction="CSLS")
+    for target in ("image", "audio"):
+        gallery = choose_gallery(examples, ["text"], [target])
+        fix = hubness_correction("csls", gallery, target, "text")  # against the gallery's captions
+        want = search(
+            examples, Query.of(text="a siren wailing"), encoders=encoders, targets=[target], k=4, correction=fix
+        )
+        assert_same(out["numbers"]["searches"][target], want)
+        assert want.correction.startswith("CSLS (statistics of the") and "text items" in want.correction
+    assert "hubness correction **CSLS**" in out["summary"] and out["numbers"]["refused"] == []
+
+    # A gallery without the queries' modality has nothing to measure its items against: plain cosine, said so.
+    clip = examples["clip"]
+    rows = [r for r in range(len(clip)) if clip.items.modality[r] == "image"]
+    vectors = np.stack([clip.parts["image"].searcher.vectors[list(clip.parts["image"].rows).index(r)] for r in rows])
+    photos = save_npz(
+        tmp_path / "photos.npz",
+        from_arrays(
+            [clip.items.ids[r] for r in rows],
+            ["image"] * len(rows),
+            [str(r) for r in rows],
+            vectors,
+            require_pairs=False,
+        ),
+    )
+    plain = run_search(client, "a cat", gallery=UPLOAD, upload=photos, targets=["image"], correction="QB-Norm")
+    assert [h["id"] for h in plain["numbers"]["searches"]["image"]["hits"]]  # results all the same
+    assert plain["numbers"]["searches"]["image"]["correction"] is None
+    assert any("no hubness correction, plain cosine used" in r and "holds 0" in r for r in plain["numbers"]["refused"])

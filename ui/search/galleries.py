@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # torch: imported inside the functions, after the models
     from alignment.models.encoders import Encoders
     from alignment.search import Gallery
     from alignment.space.bridge import Bridge
-    from ui.errors.views import Explorer
+    from ui.errors.media import MediaLookup
+    from ui.errors.session import Explorer
 
 Kind = Literal["examples", "dataset", "upload"]
 EXAMPLES, DATASET, UPLOAD = "bundled examples", "dataset evaluated in Errors", "uploaded embeddings"
@@ -107,8 +108,30 @@ def dataset(explorer: Explorer | None, bridge: Bridge | None, *, reuse: Chosen |
 
     source = explorer.source
     name = str(source.dataset.get("name") or "the evaluated dataset")
-    galleries = dataset_galleries(source.spaces, models=source.models, items=source.items, bridge=bridge, name=name)
-    return Chosen(galleries, name, "dataset", key, source.items)
+    kept = DatasetItems(explorer.media, decode=False)  # captions and paths: nothing is decoded to build galleries
+    galleries = dataset_galleries(source.spaces, models=source.models, items=kept, bridge=bridge, name=name)
+    return Chosen(galleries, name, "dataset", key, DatasetItems(explorer.media))
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetItems(Mapping[tuple[str, str], Item]):
+    """The Errors tab's items of a dataset as (modality, id) -> Item: decoded on demand (at most 1024 px, a few
+    kept) by its `MediaLookup`, or with `decode=False` as kept there (texts whole, media as paths)."""
+
+    media: MediaLookup
+    decode: bool = True
+
+    def __getitem__(self, key: tuple[str, str]) -> Item:
+        item = self.media.get(*key) if self.decode else self.media.ref(*key)
+        if item is None:
+            raise KeyError(key)
+        return item
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self.media.keys())
+
+    def __len__(self) -> int:
+        return len(self.media)
 
 
 def upload(path: str | None, space: str, *, reuse: Chosen | None = None) -> Chosen:

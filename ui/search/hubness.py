@@ -1,30 +1,50 @@
-"""The hubness correction offered in search, behind one switch: on when alignment.analysis ships the corrections."""
+"""The hubness correction offered in search: the control's names, and each gallery's statistics measured once.
+
+The statistics (`alignment.search.hubness_correction`) depend on the gallery, the target modality, the queries'
+modality and the method; they are kept beside the gallery object for as long as it lives (the bundled examples'
+galleries for the server's life, a visitor's dataset or upload for their session), so a second search re-ranks
+at once.
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ui.widgets.hubness import CHOICES, HELP, METHODS, NONE, method_of
+
+__all__ = ["CHOICES", "HELP", "METHODS", "NONE", "bank_modality", "correction_for"]
+
 if TYPE_CHECKING:  # alignment.search imports torch: only for type checking here
-    from alignment.search import Correction, Gallery
+    from alignment.search import Gallery, HubnessCorrection
 
-NONE = "none"
-CHOICES = (NONE, "CSLS", "inverted softmax", "QB-Norm")  # what the control lists, in this order
-# The corrections `correction_for` can build. Empty until the corrections of issue 14 item 2 land in
-# alignment.analysis; list their names here (and build them below) and the Search tab's control enables itself.
-AVAILABLE: tuple[str, ...] = ()
-NOT_YET = (
-    "Hubness correction (CSLS, inverted softmax, QB-Norm) is not available yet: the corrections are being added to "
-    "the library. Results use plain cosine similarity."
-)
+_kept: weakref.WeakKeyDictionary[Gallery, dict[tuple, HubnessCorrection]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
 
 
-def correction_for(name: str, gallery: Gallery) -> Correction | None:
-    """The search-time correction `name` for searches of `gallery` (see `alignment.search.Correction`); None for
-    plain cosine. ValueError names a correction that is unknown or not available."""
-    if name == NONE:
+def bank_modality(modalities: tuple[str, ...], weights: Mapping[str, float]) -> str:
+    """The query modality a correction measures the gallery against: the query's, or a mix's heaviest part."""
+    if not modalities:
+        raise ValueError("the query has no part")
+    return max(modalities, key=lambda m: (weights.get(m, 1.0), -modalities.index(m)))
+
+
+def correction_for(name: str, gallery: Gallery, target: str, query_modality: str) -> HubnessCorrection | None:
+    """The search-time correction `name` (one of CHOICES) for `target` items of `gallery` under queries of
+    `query_modality`; None for plain cosine. ValueError names an unknown correction, or why it cannot be built."""
+    method = method_of(name)
+    if method == NONE:
         return None
-    if name not in CHOICES:
-        raise ValueError(f"unknown hubness correction {name!r} (expected one of {', '.join(CHOICES)})")
-    if name not in AVAILABLE:
-        raise ValueError(f"hubness correction {name!r} is not available on this server yet; choose 'none'")
-    raise NotImplementedError(f"{name} is listed in AVAILABLE but not built here")  # the switch, half thrown
+    key = (method, target, query_modality)
+    with _lock:
+        found = _kept.get(gallery, {}).get(key)
+    if found is not None:
+        return found
+    from alignment.search import hubness_correction
+
+    made = hubness_correction(method, gallery, target, query_modality)  # type: ignore[arg-type]
+    with _lock:
+        _kept.setdefault(gallery, {})[key] = made
+    return made

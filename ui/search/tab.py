@@ -13,11 +13,11 @@ import gradio as gr
 from alignment.core.deployment import public_deployment
 from alignment.core.errors import InputError
 from ui.assets import ASSETS
-from ui.errors.views import Explorer  # at run time: gradio reads the handlers' type hints
+from ui.errors.session import Explorer  # at run time: gradio reads the handlers' type hints
 from ui.models import AppModels
 from ui.search import galleries as sources
 from ui.search.galleries import EXAMPLES, SOURCES, SPACES, UPLOAD_TYPES, Chosen, GallerySource, needs_bridge
-from ui.search.hubness import AVAILABLE, CHOICES, NONE, NOT_YET, correction_for
+from ui.search.hubness import CHOICES, HELP, NONE, bank_modality, correction_for
 from ui.search.session import QueryInput, Searched
 from ui.search.views import ORDER, PLURALS, SORTS, numbers, results_component, results_html, summary_markdown
 from ui.visitors import Visitor, visitor_of
@@ -120,34 +120,36 @@ class Handlers:
         query = replace(query, weights={m: float(weights[m]) for m in query.modalities})
         chosen_targets = _check(query, targets, gallery, k, correction, sort)
         encoders = self.models.get(progress)  # first: the imports below must not race the background load's
-        report = lambda f, m: progress(f, desc=m)  # noqa: E731
-        bridge = None
-        if any(needs_bridge(set(query.modalities), t) for t in chosen_targets):
-            report(0.1, "Loading the CLAP → CLIP bridge (fitted on first use)")
+        with self.models.gate.run(visitor_of(visitor, request), "this search"):  # a query's turns at the models
+            report = lambda f, m: progress(f, desc=m)  # noqa: E731
+            bridge = None
+            if any(needs_bridge(set(query.modalities), t) for t in chosen_targets):
+                report(0.1, "Loading the CLAP → CLIP bridge (fitted on first use)")
+                try:
+                    bridge = self.source.bridge(encoders, report)
+                except ValueError as exc:
+                    raise refuse(str(exc), title=TITLE) from None
             try:
-                bridge = self.source.bridge(encoders, report)
-            except ValueError as exc:
+                chosen = self._galleries(SOURCES[gallery], encoders, bridge, explorer, upload, space, last, report)
+            except (InputError, ValueError, OSError) as exc:
                 raise refuse(str(exc), title=TITLE) from None
-        try:
-            chosen = self._galleries(SOURCES[gallery], encoders, bridge, explorer, upload, space, last, report)
-        except (InputError, ValueError, OSError) as exc:
-            raise refuse(str(exc), title=TITLE) from None
-        report(0.9, "Searching")
-        cache = self.cache(visitor, request)
-        done: dict[str, tuple] = {}  # target -> (gallery, query vector, result, correction)
-        failed: dict[str, str] = {}  # target -> why it could not be searched
-        for target in chosen_targets:
-            try:
-                done[target] = self._one(query, target, chosen, encoders, bridge, cache, int(k), correction)
-            except (InputError, ValueError) as exc:
-                failed[target] = str(exc)
+            report(0.9, "Searching")
+            cache = self.cache(visitor, request)
+            done: dict[str, tuple] = {}  # target -> (gallery, query vector, result, correction, why none)
+            failed: dict[str, str] = {}  # target -> why it could not be searched
+            for target in chosen_targets:
+                try:
+                    done[target] = self._one(query, target, chosen, encoders, bridge, cache, int(k), correction)
+                except (InputError, ValueError) as exc:
+                    failed[target] = str(exc)
         if not done:  # one message, once: the same fault usually stops every target
             unique = list(dict.fromkeys(failed.values()))
             raise refuse(
                 unique[0] if len(unique) == 1 else " · ".join(f"{t}: {m}" for t, m in failed.items()), title=TITLE
             )
-        left_out = list(dict.fromkeys(p for _, vector, _, _ in done.values() for p in vector.problems))
-        refused = [*left_out, *(f"{PLURALS[t].lower()}: {m}" for t, m in failed.items())]
+        left_out = list(dict.fromkeys(p for _, vector, *_ in done.values() for p in vector.problems))
+        uncorrected = [d[4] for d in done.values() if d[4]]
+        refused = [*left_out, *(f"{PLURALS[t].lower()}: {m}" for t, m in failed.items()), *uncorrected]
         for message in refused:
             gr.Warning(message)
         searched = Searched(
@@ -198,13 +200,19 @@ class Handlers:
         cache: EmbeddingCache,
         k: int,
         correction: str,
-    ) -> tuple[Gallery, QueryVector, SearchResult, Correction | None]:
-        """One target: the gallery the library would choose, the query embedded in its space, the top-k."""
+    ) -> tuple[Gallery, QueryVector, SearchResult, Correction | None, str | None]:
+        """One target: the gallery the library would choose, the query embedded in its space, the top-k, the
+        hubness correction used, and why none was when one was asked for."""
         from alignment.search import choose_gallery, embed_query, search
 
         parts = query.library_query()
         gallery = choose_gallery(chosen.galleries, parts.modalities, [target])  # type: ignore[arg-type]
-        fix = correction_for(correction, gallery)
+        try:
+            fix = correction_for(correction, gallery, target, bank_modality(parts.modalities, query.weights))
+        except ValueError as exc:  # this target is searched by plain cosine, and the page says why
+            fix, skipped = None, f"{PLURALS[target].lower()}: no hubness correction, plain cosine used ({exc})"
+        else:
+            skipped = None
         vector = embed_query(
             parts,
             space=gallery.space,
@@ -213,7 +221,8 @@ class Handlers:
             cache=cache,
             limits=self.models.settings.limits,
         )
-        return gallery, vector, search(gallery, vector, k=k, targets=[target], correction=fix), fix  # type: ignore[arg-type]
+        result = search(gallery, vector, k=k, targets=[target], correction=fix)  # type: ignore[arg-type]
+        return gallery, vector, result, fix, skipped
 
     def resize(self, last: Searched | None, k: float, sort: str) -> tuple:
         """A new k: the stored query vectors searched again, without the models (a quick event)."""
@@ -263,8 +272,6 @@ def _check(
         raise refuse(f"k must be between 1 and {MAX_K} (got {k}).", title=TITLE)
     if correction not in CHOICES:
         raise refuse(f"Unknown hubness correction {correction!r}: choose one of {', '.join(CHOICES)}.", title=TITLE)
-    if correction != NONE and correction not in AVAILABLE:
-        raise refuse(f"Hubness correction {correction!r} is not available on this server yet; choose 'none'.")
     if sort not in SORTS:
         raise refuse(f"Unknown order {sort!r}: choose one of {', '.join(SORTS)}.", title=TITLE)
     return chosen
@@ -316,10 +323,7 @@ def build_search_tab() -> SearchTab:
                     list(CHOICES),
                     value=NONE,
                     label="Hubness correction",
-                    info="re-scores the neighbours so that items close to everything (hubs) stop crowding the lists"
-                    if AVAILABLE
-                    else NOT_YET,
-                    interactive=bool(AVAILABLE),
+                    info=HELP,
                 )
         with gr.Column(scale=2, min_width=320):
             summary = gr.Markdown(

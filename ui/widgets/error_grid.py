@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import gradio as gr
 import numpy as np
 
 from alignment.analysis.clusters import Clusters
-from alignment.analysis.evaluate import Evaluation
 from alignment.inputs.embeddings import Embedded
 from alignment.store.tags import TAGS
 from alignment.views.previews import preview
@@ -33,6 +32,9 @@ from ui.widgets.islands import (
     static_js,
     static_text,
 )
+
+if TYPE_CHECKING:  # evaluate imports torch and scipy.stats: not on the app's build path
+    from alignment.analysis.evaluate import Evaluation
 
 ROW_H = 132  # px per row; the list's scroll height is rows x ROW_H, so only the visible rows need to exist
 MAX_BLOCK = 100  # rows per request
@@ -76,7 +78,8 @@ class ErrorGrid:
     `grid.scoped(value, keys, label=...)` narrows the current view to some error keys (a lasso, a cluster) and
     `grid.near(value, vectors, label=...)` sorts it by nearness to a query vector per space; both return the new
     value. Browser event: `grid.html.open(fn, ...)`, gr.EventData fields token, e (index into
-    evaluation.errors), key, direction, space, query, truth, top. Tags go through `tagger.tag(keys, tag)`.
+    evaluation.errors), key, direction, space, query, truth, top (Enter, a double click, or a row's "open" button).
+    `grid.refreshed(value)` re-reads the rows in place. Tags go through `tagger.tag(keys, tag)`.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class ErrorGrid:
         max_views: int = 32,
     ) -> None:
         self.views: Views[GridView] = Views(limit=max_views)
+        self._refreshes = 0  # makes each refreshed value differ from the last, so the browser re-reads it
         functions = [
             server_function("eg_rows", self._rows),
             server_function("eg_tag", self._tag),
@@ -150,6 +154,19 @@ class ErrorGrid:
         view.near_label = label if vectors else ""
         view.changed()
         return self._value(token, view)
+
+    def refreshed(
+        self, value: str, *, evaluation: Evaluation | None = None, clusters: Mapping[str, Clusters] | None = None
+    ) -> str:
+        """The current view again: the browser re-reads its rows where the reader is (tags changed elsewhere, e.g. in
+        an error's detail or by an import). With `evaluation`, the table is rebuilt first with `clusters` (computed
+        after the first show), so rows and the cluster filter name them."""
+        token, view = self._current(value)
+        if evaluation is not None:
+            view.table = error_table(evaluation, clusters=clusters)
+        view.changed()
+        self._refreshes += 1
+        return json.dumps({**json.loads(self._value(token, view)), "keep": True, "refresh": self._refreshes})
 
     def opened(self, evt: gr.EventData) -> tuple[ErrorTable, int]:
         data = event_payload(evt)

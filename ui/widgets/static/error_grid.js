@@ -120,7 +120,9 @@ function rowNode(r, i) {
   const meta = el("div", "eg-meta");
   const mark = el("button", "eg-mark", "");
   mark.type = "button"; mark.title = "select (x)"; mark.setAttribute("aria-label", "select this error");
-  meta.append(mark, el("span", "eg-n", `#${i + 1}`), el("span", "eg-dir", r.direction),
+  const opener = el("button", "eg-open", "open");
+  opener.type = "button"; opener.title = "open this error (Enter)"; opener.setAttribute("aria-label", "open this error");
+  meta.append(mark, el("span", "eg-n", `#${i + 1}`), opener, el("span", "eg-dir", r.direction),
     el("span", "eg-num", `rank ${r.rank}`), el("span", "eg-num", `margin ${fmt(r.margin)}`));
   if (r.near !== undefined && r.near !== null) meta.append(el("span", "eg-num", `near ${fmt(r.near)}`));
   if (r.label) meta.append(el("span", "eg-chip", r.label));
@@ -203,6 +205,7 @@ list.addEventListener("click", async (event) => {
     return;
   }
   G.cur = i;
+  if (event.target.closest(".eg-open")) { render(); open(i); return; }
   if (event.target.closest(".eg-mark")) toggle(i); else render();
   list.focus({ preventScroll: true });
 });
@@ -234,11 +237,19 @@ function scope() {
   q(".eg-scope-text").textContent = G.view.scope || "";
 }
 
+// The same view re-read where the reader is (rows, cursor, scroll and selection kept): tags changed elsewhere.
+function refresh() {
+  G.query++;
+  G.blocks.clear(); G.pending.clear();
+  render();
+}
+
 function load() {
   let v = null;
   try { v = props.value ? JSON.parse(props.value) : null; } catch (err) { v = { message: `Unreadable grid data (${err})` }; }
+  const keep = !!(v && v.keep && G.view && v.token === G.view.token);
   G.view = v && v.token ? v : null;
-  G.selected.clear();
+  if (!keep) G.selected.clear();
   q(".eg-empty").textContent = G.view ? "" : (v && v.message) || "No errors to show yet.";
   q(".eg-body").hidden = !G.view;
   if (!G.view) return;
@@ -263,6 +274,7 @@ function load() {
   tags.replaceChildren(...TAGS.map((t, i) => { const b = el("button", "eg-btn", `${i + 1} ${t}`); b.type = "button"; b.dataset.act = "tag"; b.dataset.tag = t; return b; }));
   q(".eg-tagging").hidden = !v.can_tag;
   scope();
+  if (keep) { refresh(); return; }
   status("");
   reload();
 }
