@@ -135,8 +135,10 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
 
 
 def port_free(host: str, port: int) -> bool:
-    """Whether a server could listen on (host, port) now."""
+    """Whether a server could listen on (host, port) now. SO_REUSEADDR as uvicorn sets it: the connections of a
+    server stopped a moment ago (TIME_WAIT, up to a minute) do not keep a restart off its port."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -20,7 +20,9 @@ THUMB = 96  # px
 NAMES = {library: shown for shown, library in METHODS.items()}
 
 CSS = """
+.hub-fix .scroll { overflow-x: auto; max-width: 100%; }
 .hub-fix table { border-collapse: collapse; font-size: 13px; margin: 6px 0 10px; }
+.hub-fix td { white-space: nowrap; }
 .hub-fix th, .hub-fix td { border-bottom: 1px solid var(--border-color-primary); padding: 3px 8px; text-align: right; }
 .hub-fix th:first-child, .hub-fix td:first-child { text-align: left; }
 .hub-fix .better { color: #15803d; font-weight: 600; } .hub-fix .worse { color: #b91c1c; font-weight: 600; }
@@ -32,7 +34,10 @@ CSS = """
 .hub-fix .cell audio { width: 100%; }
 .hub-fix .wrong { outline: 2px solid #fca5a5; border-radius: 4px; }
 .hub-fix .right { outline: 2px solid #86efac; border-radius: 4px; }
-@media (max-width: 640px) { .hub-fix .change { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (max-width: 640px) {
+  .hub-fix .change { grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .hub-fix table { font-size: 12px; } .hub-fix th, .hub-fix td { padding: 3px 4px; }
+}
 """
 
 
@@ -82,20 +87,23 @@ def _table(explorer: Explorer) -> str:
         cells = [
             _delta(d.metrics.r1, c.metrics.r1, higher_is_better=True),
             _delta(d.metrics.mrr, c.metrics.mrr, higher_is_better=True),
-            _delta(d.hubness.skewness, c.hubness.skewness, higher_is_better=False),
+            _delta(d.hubness.skewness, c.hubness.skewness, higher_is_better=False, floor=0.0),
             f"{len(c.fixed):,}",
             f"{len(c.created):,}",
         ]
         rows.append(f"<tr><td>{_e(d.name)}</td>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
     header = "".join(f"<th>{h}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
-def _delta(before: float, after: float, *, higher_is_better: bool) -> str:
+def _delta(before: float, after: float, *, higher_is_better: bool, floor: float | None = None) -> str:
+    """ "before → after", the after coloured when it moved the good (green) or bad (red) way. With `floor`, values
+    below it count as the floor (a skew of -1.8 or 0 both mean no hubs: neither is better)."""
     if before != before or after != after:  # NaN: e.g. the skew of a constant count
         return f"{before:.3f} → {after:.3f}"
-    better = (after > before) == higher_is_better and abs(after - before) >= 5e-4
-    worse = (after < before) == higher_is_better and abs(after - before) >= 5e-4
+    a, b = (before, after) if floor is None else (max(before, floor), max(after, floor))
+    better = (b > a) == higher_is_better and abs(b - a) >= 5e-4
+    worse = (b < a) == higher_is_better and abs(b - a) >= 5e-4
     tone = ' class="better"' if better else ' class="worse"' if worse else ""
     return f"{before:.3f} → <span{tone}>{after:.3f}</span>"
 
