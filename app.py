@@ -30,6 +30,7 @@ from ui.errors.views import explain_pair
 from ui.explain.tab import build_explain_tab
 from ui.fusion import build_fusion_tab
 from ui.hosting import HostSettings
+from ui.memory import start_trimming
 from ui.models import AppModels
 from ui.search.session import Searched, search_pair
 from ui.search.tab import build_search_tab
@@ -194,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
+    start_trimming()  # what expired sessions freed goes back to the system, not kept at the crowd's peak
     build_demo(settings).launch(server_name=host, server_port=port, **launch_options(hosting, settings.limits))
 
 

@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 f"{best('peak_rss_mb', plain):.0f}",
                 f"{plain[0]['r1']:.3f}",
                 plain[0]["assignment"].get("method", "–"),
-                " | ".join(f["load"].split()[0] for f in floors),
+                " / ".join(f["load"].split()[0] for f in floors),
             ]
         )
         for k, method in enumerate(methods if size in hub_sizes else [], start=1):

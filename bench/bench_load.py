@@ -8,8 +8,10 @@ the run), driven through gradio_client, each simulated visitor its own Client (i
 1. warm baseline: RSS after the first visitor's compare of the bundled example;
 2. steady load: `--clients` visitors at once, each `--compares` compares in a row (the bundled example, then a
    text and an image of its own, so half are new work): latency p50/p95/p99, refusals, RSS;
-3. burst: `--burst` visitors send one compare each at the same moment: latency percentiles, refusals (a full
-   queue or the per-visitor limit say "busy"), RSS;
+3. burst: `--burst` page loads (GET /) at the same moment; then `--burst` visitors whose pages are open (their
+   clients made beforehand, 8 at a time) send one compare each at the same moment: latency percentiles, refusals
+   (a full queue or the per-visitor limit say "busy"), RSS. (A burst of new gradio_client Clients measures the
+   client library instead: 200 made at once in one process mostly time out after its 20 s default.);
 4. sessions: RSS once those sessions have ended and expired (idle), against the warm baseline, and the memory a
    live session of the bundled example costs ((RSS with all sessions alive - baseline) / sessions);
 5. fairness: one visitor evaluates an 80,000-row embeddings file while another compares one image; that compare's
@@ -97,19 +99,57 @@ class Server:
             self.process.kill()
 
 
-def compare_call(url: str, text: str, images: list[str], audio: list[str]) -> tuple[float, str | None]:
-    """(seconds, None) for one /compare of a new visitor, or (seconds, why it was refused or failed)."""
+def compare_call(
+    url: str,
+    text: str,
+    images: list[str],
+    audio: list[str],
+    *,
+    client: object = None,
+    ready: threading.Barrier | None = None,
+) -> tuple[float, str | None]:
+    """(seconds, None) for one /compare of a new visitor, or (seconds, why it was refused or failed). With `client`,
+    a visitor whose page is already open (its Client made beforehand); with `ready`, it waits for the others first."""
     from gradio_client import Client, handle_file
 
+    if ready is not None:
+        ready.wait()
     start = time.perf_counter()
     try:
-        client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
-        client.predict(
+        client = client or Client(url, verbose=False, download_files=False, analytics_enabled=False)
+        client.predict(  # type: ignore[attr-defined]
             text, None, [handle_file(p) for p in images], [handle_file(p) for p in audio], "cosine", api_name="/compare"
         )
     except Exception as exc:  # a refusal or a failure, counted and named
         return time.perf_counter() - start, " ".join(str(exc).split())[:160]
     return time.perf_counter() - start, None
+
+
+def page_load(url: str, ready: threading.Barrier) -> tuple[float, str | None]:
+    """(seconds, None) for one GET of the page (the HTML with the app's config), started with the others."""
+    import urllib.request
+
+    ready.wait()
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=300) as response:
+            response.read()
+    except Exception as exc:
+        return time.perf_counter() - start, " ".join(str(exc).split())[:160]
+    return time.perf_counter() - start, None
+
+
+def open_pages(url: str, n: int) -> list[object]:
+    """n visitors' API clients (each its own session), made 8 at a time: pages already open before a burst."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    def make(_: int) -> object:
+        return Client(url, verbose=False, download_files=False, analytics_enabled=False, httpx_kwargs={"timeout": 300})
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(make, range(n)))
 
 
 def visitors(n: int, work: Callable[[int], list[tuple[float, str | None]]]) -> list[tuple[float, str | None]]:
@@ -218,8 +258,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
                 summary(f"{args.clients} visitors x {args.compares} compares", visitors(args.clients, steady), server)
             ]
             print(rows[-1], flush=True)
-            burst = visitors(args.burst, lambda i: [compare_call(server.url, text, images, audio)])
-            rows.append(summary(f"burst of {args.burst} visitors, one compare each", burst, server))
+            loads = threading.Barrier(args.burst)
+            pages = visitors(args.burst, lambda i: [page_load(server.url, loads)])
+            rows.append(summary(f"{args.burst} page loads at the same moment (GET /)", pages, server))
+            print(rows[-1], flush=True)
+            clients = open_pages(server.url, args.burst)
+            ready = threading.Barrier(args.burst)
+            burst = visitors(
+                args.burst,
+                lambda i: [compare_call(server.url, text, images, audio, client=clients[i], ready=ready)],
+            )
+            rows.append(summary(f"burst: {args.burst} open pages send one compare at the same moment", burst, server))
             print(rows[-1], flush=True)
             alive = server.rss()
             sessions = args.clients + args.burst + 1

@@ -24,7 +24,7 @@ from .common import Log, add_run_flags, load_models
 
 if TYPE_CHECKING:
     from ..models.encoders import Encoders
-    from ..search import Gallery, SearchResult
+    from ..search import Correction, Gallery, Query, SearchResult
     from ..space.bridge import Bridge
 
 CORPUS = Path(__file__).resolve().parents[2] / "assets" / "corpus" / "captions.txt"
@@ -189,12 +189,37 @@ def run_search(args: argparse.Namespace, log: Log) -> int:
     settings = settings_from(args)
     targets = set(args.target) if args.target else None
     galleries, encoders, bridge = _galleries(args, settings, set(query.modalities), targets, log)
-    result = search(galleries, query, k=args.k, targets=args.target, encoders=encoders, bridge=bridge)
+    correction = _correction(args.hubness, galleries, query, args.target, log)
+    result = search(
+        galleries, query, k=args.k, targets=args.target, encoders=encoders, bridge=bridge, correction=correction
+    )
     print(table(result))
     if args.out:
         write_json(Path(args.out), result.to_json())
         log(f"Wrote {args.out}")
     return 0
+
+
+def _correction(method: str, galleries: object, query: Query, targets: list[str] | None, log: Log) -> Correction | None:
+    """--hubness: the correction for the gallery the query will search, measured against that gallery's items of
+    the query's modality; None for plain cosine, or (with a note) when the gallery cannot give one."""
+    from ..search import bank_modality, choose_gallery, hubness_correction
+
+    if method == "none":
+        return None
+    gallery = choose_gallery(galleries, query.modalities, targets)  # type: ignore[arg-type]
+    try:
+        fix = hubness_correction(
+            method,
+            gallery,
+            gallery.check_targets(targets),  # type: ignore[arg-type]
+            bank_modality(query.modalities, {p.modality: p.weight for p in query.parts}),
+        )
+    except ValueError as exc:
+        log(f"note: no hubness correction, plain cosine used ({exc})")
+        return None
+    log(f"Hubness correction: {fix.name}")
+    return fix
 
 
 def table(result: SearchResult) -> str:
@@ -255,6 +280,14 @@ def add_subcommand(subparsers: Any) -> None:
     )
     s.add_argument("--target", nargs="+", choices=list(MODALITIES), help="modalities to return (default: all)")
     s.add_argument("-k", type=int, default=10, help="number of results (default: 10)")
+    s.add_argument(
+        "--hubness",
+        choices=["none", "csls", "isf", "qbnorm"],
+        default="none",
+        help="re-rank each result list after a hubness correction (as `evaluate --hubness`), the gallery's items "
+        "measured against its own items of the query's modality; the cosine nearest 10 x k (at least 100) are "
+        "re-scored. Default: none",
+    )
     s.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
     s.add_argument(
         "--space", choices=["clip", "clap"], help="an embeddings file's space (default: from its modalities)"

@@ -8,7 +8,7 @@ result = search(galleries, Query.of(image="cat.jpg", text="at night", weights={"
 
 from __future__ import annotations
 
-from .correction import HubnessCorrection, hubness_correction
+from .correction import HubnessCorrection, bank_modality, hubness_correction
 from .engine import GapNote, Hit, SearchResult, choose_gallery, search
 from .folder import index_gallery, load_gallery, save_gallery
 from .galleries import dataset_galleries, examples_galleries, infer_backbone, space_of
@@ -30,6 +30,7 @@ __all__ = [
     "SearchResult",
     "Space",
     "UsedPart",
+    "bank_modality",
     "choose_gallery",
     "combine",
     "dataset_galleries",

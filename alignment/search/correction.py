@@ -11,6 +11,7 @@ top-k lies among them, which the test checks against the brute-force corrected r
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ class HubnessCorrection:
 
     method: Method
     stats: GalleryStats  # indexed by gallery row (rows outside the target are never looked up)
-    target: Modality
+    target: str  # the target modalities, in words ("image", "image, audio")
     bank: str  # what the statistics were measured against, in words
 
     @property
@@ -50,38 +51,53 @@ class HubnessCorrection:
 def hubness_correction(
     method: str,
     gallery: Gallery,
-    target: Modality,
+    targets: Modality | Sequence[Modality],
     bank_modality: Modality,
     *,
     k: int = 10,
     beta: float = 20.0,
 ) -> HubnessCorrection:
-    """The correction `method` (csls, isf, qbnorm) for searching `target` items of `gallery` with queries of
+    """The correction `method` (csls, isf, qbnorm) for searching the `targets` items of `gallery` with queries of
     `bank_modality`, measured against the gallery's own `bank_modality` items. ValueError says why it cannot be
     built (unknown method, no target items, too few bank items, an index that cannot give its vectors back)."""
     if method not in METHODS:
         raise ValueError(f"unknown hubness correction {method!r} (choose from {', '.join(METHODS)})")
-    if target not in gallery.parts:
-        raise ValueError(f"gallery {gallery.name} holds no {target} items")
+    chosen = (targets,) if isinstance(targets, str) else tuple(dict.fromkeys(targets))
+    absent = [t for t in chosen if t not in gallery.parts]
+    if absent or not chosen:
+        raise ValueError(f"gallery {gallery.name} holds no {absent[0] if absent else 'target'} items")
+    what = ", ".join(chosen)
     bank_part = gallery.parts.get(bank_modality)
     if bank_part is None or len(bank_part.rows) < MIN_BANK:
         held = 0 if bank_part is None else len(bank_part.rows)
         raise ValueError(
-            f"a hubness correction measures the {target} items against the gallery's {bank_modality} items, the "
+            f"a hubness correction measures the {what} items against the gallery's {bank_modality} items, the "
             f"queries' modality; gallery {gallery.name} holds {held} (at least {MIN_BANK} needed)"
         )
-    part = gallery.parts[target]
     bank = vectors_of(bank_part, gallery.name)
     if len(bank) > MAX_BANK:
         bank = bank[np.linspace(0, len(bank) - 1, MAX_BANK).round().astype(np.int64)]
-    stats = prepare(method, vectors_of(part, gallery.name), bank, k=k, beta=beta)  # type: ignore[arg-type]
-    same = " (each item is its own nearest)" if bank_modality == target else ""
+    parts = [
+        (gallery.parts[t].rows, prepare(method, vectors_of(gallery.parts[t], gallery.name), bank, k=k, beta=beta))  # type: ignore[arg-type]
+        for t in chosen
+    ]
+    same = " (each item is its own nearest)" if bank_modality in chosen else ""
     return HubnessCorrection(
         method,  # type: ignore[arg-type]
-        _by_row(stats, part.rows, len(gallery)),
-        target,
+        _by_row(parts, len(gallery)),
+        what,
         f"the gallery's {len(bank):,} {bank_modality} items{same}",
     )
+
+
+def bank_modality(modalities: Sequence[str], weights: Mapping[str, float] | None = None) -> Modality:
+    """The query modality a correction measures the gallery against: the query's, or a mix's heaviest part
+    (the first of equal weights)."""
+    if not modalities:
+        raise ValueError("the query has no part")
+    weights = weights or {}
+    order = list(modalities)
+    return max(order, key=lambda m: (weights.get(m, 1.0), -order.index(m)))  # type: ignore[return-value]
 
 
 def vectors_of(part: Part, name: str) -> np.ndarray:
@@ -97,16 +113,17 @@ def vectors_of(part: Part, name: str) -> np.ndarray:
         ) from None
 
 
-def _by_row(stats: GalleryStats, rows: np.ndarray, n: int) -> GalleryStats:
-    """Statistics in searcher order -> indexed by gallery row."""
+def _by_row(parts: list[tuple[np.ndarray, GalleryStats]], n: int) -> GalleryStats:
+    """Each target's statistics, in its searcher's order -> one set indexed by gallery row."""
 
-    def spread(values: np.ndarray | None, fill: float | bool) -> np.ndarray | None:
-        if values is None:
+    def spread(field: str, fill: float | bool) -> np.ndarray | None:
+        values = [(rows, getattr(stats, field)) for rows, stats in parts]
+        if values[0][1] is None:
             return None
-        out = np.full(n, fill, dtype=values.dtype)
-        out[rows] = values
+        out = np.full(n, fill, dtype=values[0][1].dtype)
+        for rows, v in values:
+            out[rows] = v
         return out
 
-    return GalleryStats(
-        stats.settings, spread(stats.r, 0.0), spread(stats.log_z, 0.0), spread(stats.active, False), stats.n_bank
-    )
+    first = parts[0][1]
+    return GalleryStats(first.settings, spread("r", 0.0), spread("log_z", 0.0), spread("active", False), first.n_bank)

@@ -203,3 +203,24 @@ def test_an_index_of_another_model_or_a_damaged_one_is_named(tiny_env, encoders,
     assert code == 1 and f"error: {tmp_path / 'idx'}: image.faiss differs from the file written" in err
     code, _, err = run(["index", str(tmp_path / "none.npz"), "--out", str(tmp_path / "x")], capsys)
     assert code == 1 and "none.npz: no such embeddings file or shard folder" in err
+
+
+def test_search_with_a_hubness_correction_matches_the_library(
+    tiny_env, encoders: Encoders, tmp_path: Path, capsys
+) -> None:
+    from alignment.search import hubness_correction
+
+    source = gallery_file(tmp_path / "gallery.npz", encoders, "image")
+    run(["index", str(source), "--out", str(tmp_path / "idx"), "--model", "tiny", "-q"], capsys)
+    argv = ["search", "--index", str(tmp_path / "idx"), "--text", "a dog", "--target", "image", "-k", "5"]
+    code, out, err = run([*argv, "--hubness", "isf", "--out", str(tmp_path / "r.json"), *TINY], capsys)
+    assert code == 0, err
+    gallery = load_gallery(tmp_path / "idx")
+    fix = hubness_correction("isf", gallery, ["image"], "text")  # against the gallery's 5 captions
+    expected = search(gallery, Query.of(text="a dog"), encoders=encoders, targets=["image"], k=5, correction=fix)
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [h["id"] for h in saved["hits"]] == [h.id for h in expected.hits]
+    assert np.allclose([h["score"] for h in saved["hits"]], [h.score for h in expected.hits], atol=1e-5)
+    assert saved["correction"] == fix.name and "against the gallery's 5 text items" in err
+    code, _, err = run([*argv, "--hubness", "magic", *TINY], capsys)
+    assert code != 0 and "magic" in err

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    import gradio as gr
+    from playwright.sync_api import Browser, Locator, Page
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
@@ -54,6 +57,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def served(demo: gr.Blocks, options: dict | None = None) -> Iterator[str]:
+    """`demo` launched without blocking on a free local port (with `options`, e.g. `app.launch_options()`), its
+    URL; closed afterwards."""
+    demo.launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **(options or {})
+    )
+    assert demo.local_url, "the demo did not start"
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """A headless Chromium (the system's, with CHROMIUM_ARGS), closed afterwards."""
+    assert CHROMIUM is not None
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 def open_app(page: Page, url: str) -> list[str]:

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, free_port, needs_chromium  # one definition, re-exported
@@ -28,17 +27,6 @@ JS_AXES = """sel => {
   const x = fl.xaxis, y = fl.yaxis;
   return [box.left + fl._size.l, x.l2p(0), x.l2p(1), box.top + fl._size.t, y.l2p(0), y.l2p(1)];
 }"""
-
-
-@contextmanager
-def served(demo: gr.Blocks) -> Iterator[str]:
-    """`demo` on a free local port, closed afterwards."""
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    assert demo.local_url, "the demo did not start"
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
 
 
 @contextmanager

@@ -29,10 +29,10 @@ from browser import (
     RUN_SECONDS,
     assert_on_screen,
     assert_painted,
-    free_port,
     keep_screenshot,
     needs_chromium,
     open_app,
+    served,
     sync_api,
 )
 
@@ -47,14 +47,8 @@ def launched(tiny_settings: Settings, encoders: Encoders) -> Iterator[tuple[str,
     warm_up_umap()
     demo = app.build_demo(tiny_settings, encoders)
     runs_on_load = any(trigger == "load" for dep in demo.config["dependencies"] for _, trigger in dep["targets"])
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    assert demo.local_url, "the demo did not start"
-    try:
-        yield demo.local_url, runs_on_load
-    finally:
-        demo.close()
+    with served(demo, app.launch_options()) as address:
+        yield address, runs_on_load
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, JS_IDLE, RUN_SECONDS, free_port, keep_screenshot, needs_chromium, sync_api
+from browser import JS_IDLE, RUN_SECONDS, chromium, keep_screenshot, needs_chromium, served, sync_api
 
 import app
 from alignment.models.encoders import Encoders
@@ -41,29 +41,20 @@ JS_LONELY_ERROR = """() => {
 
 @pytest.fixture(scope="module")
 def url(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
-    demo = app.build_demo(tiny_settings, encoders)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(app.build_demo(tiny_settings, encoders), app.launch_options()) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def page(url: str):
     """One browser page for the module's tests, in file order (each leaves the page as a user would find it)."""
-    assert CHROMIUM is not None
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
         problems: list[str] = []
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("dialog", lambda d: problems.append(f"a dialog opened: {d.message}"))
         page.goto(url)
         yield page
-        browser.close()
         assert problems == [], f"errors in the page: {problems}"
 
 

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 from browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     JS_IDLE,
     JS_MATRIX_DRAWN,
     RUN_SECONDS,
-    free_port,
+    chromium,
     keep_screenshot,
     needs_chromium,
+    served,
     sync_api,
 )
 
@@ -60,25 +59,14 @@ JS_CELLS = """(selector) => {
 
 @pytest.fixture(scope="module")
 def url(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
-    demo = app.build_demo(tiny_settings, encoders)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(app.build_demo(tiny_settings, encoders), app.launch_options()) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM is not None
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def opened(browser: Browser, url: str, size: str) -> Page:
@@ -176,13 +164,11 @@ def test_a_64_by_64_matrix_shows_every_column_on_a_laptop_and_scrolls_with_a_cue
     with gr.Blocks() as demo, gr.Row(elem_classes="stack-narrow"):
         matrix_view.matrix_component("A", elem_id="big", min_width=340, value=html)
         gr.HTML(matrix_view.message_html("the other matrix"), min_width=340)
-    options = app.launch_options()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **options)
-    try:
+    with served(demo, app.launch_options()) as address:
         for size in SIZES:
             width, height = SIZES[size]
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(demo.local_url)
+            page.goto(address)
             page.wait_for_selector("#big button[data-row]", timeout=30_000)
             cells = page.evaluate(JS_CELLS, "#big")
             assert cells["cells"] == side * side
@@ -191,5 +177,3 @@ def test_a_64_by_64_matrix_shows_every_column_on_a_laptop_and_scrolls_with_a_cue
             else:
                 assert cells["scrolls"] and cells["cueShown"], f"a phone needs the scroll and its cue: {cells}"
             page.close()
-    finally:
-        demo.close()

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     JS_IDLE,
     JS_MATRIX_DRAWN,
     RUN_SECONDS,
-    free_port,
+    chromium,
     keep_screenshot,
     needs_chromium,
+    served,
     sync_api,
 )
 
@@ -50,25 +49,14 @@ JS_PLAYABLE = """async (n) => {
 
 @pytest.fixture(scope="module")
 def url(tiny_settings: Settings, encoders: Encoders) -> Iterator[str]:
-    demo = app.build_demo(tiny_settings, encoders)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with served(app.build_demo(tiny_settings, encoders), app.launch_options()) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM is not None
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def searched(browser: Browser, url: str, size: str) -> tuple[Page, list[str]]:

@@ -333,7 +333,7 @@ def test_a_search_while_the_models_load_waits_for_them(
 ) -> None:
     import time
 
-    from conftest import free_port
+    from browser import served
 
     import app
 
@@ -342,16 +342,10 @@ def test_a_search_while_the_models_load_waits_for_them(
         return encoders
 
     monkeypatch.setattr(AppModels, "_load_encoders", slow)
-    demo = app.build_demo(tiny_settings)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    try:
-        client = Client(demo.local_url, verbose=False, download_files=False)
+    with served(app.build_demo(tiny_settings), app.launch_options()) as address:
+        client = Client(address, verbose=False, download_files=False)
         out = run_search(client, "a tabby cat", targets=["image"], k=2)
         assert [h["rank"] for h in out["numbers"]["searches"]["image"]["hits"]] == [1, 2]
-    finally:
-        demo.close()
 
 
 def test_an_approximate_index_says_its_measured_recall(client: Client, encoders: Encoders, tmp_path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -73,14 +73,10 @@ def models_that_fail(tiny_settings: Settings, encoders: Encoders, monkeypatch: p
         raise ModelUnavailableError("CLIP (image-text)", "openai/clip", "--clip", "ALIGN_CLIP", "offline")
 
     monkeypatch.setattr(AppModels, "_load_encoders", fail)
-    demo = app.build_demo(tiny_settings)
-    demo.launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True, **app.launch_options()
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    from browser import served
+
+    with served(app.build_demo(tiny_settings), app.launch_options()) as address:
+        yield address
 
 
 def test_the_example_is_served_without_models_and_new_work_says_why_it_cannot_run(models_that_fail: str) -> None:

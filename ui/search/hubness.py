@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ui.widgets.hubness import CHOICES, HELP, METHODS, NONE, method_of
 
-__all__ = ["CHOICES", "HELP", "METHODS", "NONE", "bank_modality", "correction_for"]
+__all__ = ["CHOICES", "HELP", "METHODS", "NONE", "correction_for"]
 
 if TYPE_CHECKING:  # alignment.search imports torch: only for type checking here
     from alignment.search import Gallery, HubnessCorrection
 
 _kept: weakref.WeakKeyDictionary[Gallery, dict[tuple, HubnessCorrection]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
-
-
-def bank_modality(modalities: tuple[str, ...], weights: Mapping[str, float]) -> str:
-    """The query modality a correction measures the gallery against: the query's, or a mix's heaviest part."""
-    if not modalities:
-        raise ValueError("the query has no part")
-    return max(modalities, key=lambda m: (weights.get(m, 1.0), -modalities.index(m)))
 
 
 def correction_for(name: str, gallery: Gallery, target: str, query_modality: str) -> HubnessCorrection | None:

@@ -17,7 +17,7 @@ from ui.errors.session import Explorer  # at run time: gradio reads the handlers
 from ui.models import AppModels
 from ui.search import galleries as sources
 from ui.search.galleries import EXAMPLES, SOURCES, SPACES, UPLOAD_TYPES, Chosen, GallerySource, needs_bridge
-from ui.search.hubness import CHOICES, HELP, NONE, bank_modality, correction_for
+from ui.search.hubness import CHOICES, HELP, NONE, correction_for
 from ui.search.session import QueryInput, Searched
 from ui.search.views import ORDER, PLURALS, SORTS, numbers, results_component, results_html, summary_markdown
 from ui.visitors import Visitor, visitor_of
@@ -163,13 +163,7 @@ class Handlers:
             galleries={t: d[0] for t, d in done.items()},
             corrections={t: d[3] for t, d in done.items()},
         )
-        seconds = time.perf_counter() - started
-        return (
-            summary_markdown(searched, seconds=seconds),
-            results_html(searched, sort),
-            numbers(searched, seconds=seconds),
-            searched,
-        )
+        return _shown(searched, sort, time.perf_counter() - started)
 
     def _galleries(
         self,
@@ -203,7 +197,7 @@ class Handlers:
     ) -> tuple[Gallery, QueryVector, SearchResult, Correction | None, str | None]:
         """One target: the gallery the library would choose, the query embedded in its space, the top-k, the
         hubness correction used, and why none was when one was asked for."""
-        from alignment.search import choose_gallery, embed_query, search
+        from alignment.search import bank_modality, choose_gallery, embed_query, search
 
         parts = query.library_query()
         gallery = choose_gallery(chosen.galleries, parts.modalities, [target])  # type: ignore[arg-type]
@@ -239,13 +233,7 @@ class Handlers:
             for t, v in last.vectors.items()
         }
         searched = replace(last, results=results, k=k)
-        seconds = time.perf_counter() - started
-        return (
-            summary_markdown(searched, seconds=seconds),
-            results_html(searched, sort),
-            numbers(searched, seconds=seconds),
-            searched,
-        )
+        return _shown(searched, sort, time.perf_counter() - started)
 
     @staticmethod
     def resort(last: Searched | None, sort: str) -> str:
@@ -336,3 +324,13 @@ def build_search_tab() -> SearchTab:
     searched = gr.State(None, time_to_live=3_600)  # the last search: vectors, ids, scores; no decoded media
     query = [text, image, audio, text_weight, image_weight, audio_weight, targets, gallery, upload, space, k]
     return SearchTab(query, correction, sort, k, button, text, summary, results, numbers_out, searched)
+
+
+def _shown(searched: Searched, sort: str, seconds: float) -> tuple:
+    """The tab's outputs for a search: the summary, the results, the numbers (JSON) and the session's state."""
+    return (
+        summary_markdown(searched, seconds=seconds),
+        results_html(searched, sort),
+        numbers(searched, seconds=seconds),
+        searched,
+    )
