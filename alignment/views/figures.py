@@ -236,8 +236,8 @@ def faithfulness_figure(curves: dict, *, units: str) -> go.Figure:
         rows=1,
         cols=len(curves),
         subplot_titles=[
-            f"{mode}: area {c['area']:+.3f}" + ("" if c["relative_area"] is None else f" ({c['relative_area']:+.1%})")
-            for mode, c in curves.items()
+            f"{mode}<br>area {c['area']:+.3f}" + ("" if c["relative_area"] is None else f" ({c['relative_area']:+.1%})")
+            for mode, c in curves.items()  # two lines: side by side on a phone, one line each overprints
         ],
     )
     for col, (mode, c) in enumerate(curves.items(), start=1):

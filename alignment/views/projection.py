@@ -68,11 +68,18 @@ def project(x: np.ndarray, *, method: Method = "auto", seed: int = 0) -> Project
         random_state=seed,
         init="spectral" if len(x) > 15 else "random",
     )
-    with warnings.catch_warnings():  # said on every fit (a fixed random_state runs one thread, on purpose; a
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"umap\.")  # few duplicates disconnect)
+    with warnings.catch_warnings():  # a few duplicates disconnect the graph: said on every fit
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"umap\.")
         coords = reducer.fit_transform(reduced)
     return Projection(coords.astype(np.float32), "umap")
 
+
+# A fixed random_state runs UMAP on one thread, on purpose (reproducible layouts); umap says so on every fit. This
+# one message is silenced for the whole process: `catch_warnings` above restores the global filters when it exits,
+# so with two fits on two threads (a layout and the warm-up) one thread's exit let the other's warning through.
+warnings.filterwarnings(
+    "ignore", message=r"n_jobs value .* overridden to 1 by setting random_state", category=UserWarning
+)
 
 _warm = threading.Event()
 

@@ -7,15 +7,12 @@ draws plotly's scattergl in a headless browser without a GPU.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, free_port, needs_chromium  # one definition, re-exported
+from browser import CHROMIUM, CHROMIUM_ARGS, chromium, free_port, needs_chromium, served  # one definition, re-exported
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PHONE", "free_port", "needs_chromium"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PHONE", "chromium", "free_port", "needs_chromium", "served"]
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -27,19 +24,6 @@ JS_AXES = """sel => {
   const x = fl.xaxis, y = fl.yaxis;
   return [box.left + fl._size.l, x.l2p(0), x.l2p(1), box.top + fl._size.t, y.l2p(0), y.l2p(1)];
 }"""
-
-
-@contextmanager
-def chromium() -> Iterator[object]:
-    """One headless Chromium (a playwright Browser) for a test module."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    assert CHROMIUM is not None
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def page_xy(page, selector: str, coords: np.ndarray) -> np.ndarray:
