@@ -114,9 +114,13 @@ def server_side(path: Path, models, database) -> tuple[dict, object]:
 
 def browser_side(folder: Path, names: list[str], settings, encoders, evaluations: dict) -> list[dict]:
     """Click Evaluate on each server dataset; seconds to the first grid row, the drawn projection, UMAP + clusters."""
+    import sys
+
     import alignment.analysis.evaluate as engine
     import app
-    from tests.ui.explore_browser import DESKTOP, chromium, free_port
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "ui"))  # as pytest's rootdir puts it
+    from explore_browser import DESKTOP, chromium, free_port
 
     os.environ["ALIGN_DATASETS"] = str(folder)
     real = engine.evaluate
