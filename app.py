@@ -59,15 +59,21 @@ def header_markdown(settings: Settings) -> str:
 
 
 def build_demo(settings: Settings, encoders: Encoders | None = None, *, background: bool = True) -> gr.Blocks:
-    """The Blocks app. Without `encoders` the models load on a background thread when `background` is set (the app),
-    or when a handler first needs them."""
+    """The Blocks app. Without `encoders` the models load on a background thread when `background` is set, or when
+    a handler first needs them. `main` builds with background=False and calls `demo.start_background()` once the
+    server listens: importing torch and transformers on a second thread while the page is built would take the
+    GIL from it for seconds."""
     models = AppModels(settings, encoders=encoders)
     examples = bundled_examples()
     example = PreparedExample(models, examples[0])
     example.load()  # from an earlier start: shown before the models are loaded
-    if background:
+
+    def start_background() -> None:
         models.start()
         example.prepare_in_background()  # also compiles UMAP, off the visitors' path
+
+    if background:
+        start_background()
 
     # delete_cache: every 30 min, uploads and outputs older than an hour leave gradio's cache (a Space's disk stays
     # bounded; a session's own results live in its state, dropped after ALIGN_SESSION_TTL).
@@ -132,6 +138,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
     # A bounded queue: past `queue_size` waiting requests a visitor is told to try again. Quick events (recolouring,
     # tags, redraws) run 8 at a time each; model jobs share `model_jobs` slots and take turns at the model.
     demo.queue(max_size=models.hosting.queue_size, default_concurrency_limit=8)
+    demo.start_background = start_background  # type: ignore[attr-defined]
     return demo
 
 
@@ -195,8 +202,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(2)
+    demo = build_demo(settings, background=False)
+    demo.launch(
+        server_name=host, server_port=port, prevent_thread_lock=True, **launch_options(hosting, settings.limits)
+    )
+    demo.start_background()  # type: ignore[attr-defined]  # the models and the bundled example, page first
     start_trimming()  # what expired sessions freed goes back to the system, not kept at the crowd's peak
-    build_demo(settings).launch(server_name=host, server_port=port, **launch_options(hosting, settings.limits))
+    demo.block_thread()
 
 
 if __name__ == "__main__":
