@@ -158,6 +158,8 @@ def query_bank(args: argparse.Namespace, source: Source, log: Log) -> QueryBank 
     else:
         limit = args.query_bank_max
     captions = read_captions(path, limit)
+    if not captions:
+        raise InputError(str(path), "the query bank has no lines")
     spaces = [s for s in source.spaces if s in source.embed_text]
     log(f"Embedding a query bank of {len(captions)} captions from {path.name} ({', '.join(spaces)} text towers)")
     return {space: {"text": source.embed_text[space](captions)} for space in spaces}

@@ -22,10 +22,9 @@ def split_lines(text: str) -> list[str]:
 
 
 def read_captions(path: PathLike, limit: int | None = None) -> list[str]:
-    """Queries of a .txt bank, one per line (blank lines and repeats dropped), at most `limit` spread evenly."""
+    """Captions of a .txt file, one per line (blank lines and repeats dropped), at most `limit` spread evenly (the
+    same `limit` always picks the same captions: a corpus sample is a cache key elsewhere). May be empty."""
     captions = list(dict.fromkeys(split_lines(Path(path).read_text(encoding="utf-8"))))
-    if not captions:
-        raise InputError(str(path), "the query bank has no lines")
     if limit is not None and len(captions) > limit:
         step = len(captions) / limit
         captions = [captions[int(i * step)] for i in range(limit)]

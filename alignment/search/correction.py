@@ -77,10 +77,12 @@ def hubness_correction(
     bank = vectors_of(bank_part, gallery.name)
     if len(bank) > MAX_BANK:
         bank = bank[np.linspace(0, len(bank) - 1, MAX_BANK).round().astype(np.int64)]
-    parts = [
-        (gallery.parts[t].rows, prepare(method, vectors_of(gallery.parts[t], gallery.name), bank, k=k, beta=beta))  # type: ignore[arg-type]
-        for t in chosen
-    ]
+
+    def measured(target: Modality) -> tuple[np.ndarray, GalleryStats]:
+        part = gallery.parts[target]
+        return part.rows, prepare(method, vectors_of(part, gallery.name), bank, k=k, beta=beta)  # type: ignore[arg-type]
+
+    parts = [measured(t) for t in chosen]
     same = " (each item is its own nearest)" if bank_modality in chosen else ""
     return HubnessCorrection(
         method,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inputs.limits import Limits
-from ..inputs.text import load_texts, split_lines
+from ..inputs.text import load_texts, read_captions
 from ..models.cache import EmbeddingCache
 from ..models.embed import embed_items
 from ..models.encoders import Encoders
@@ -54,10 +54,7 @@ class SharedSpace:
 
 def read_corpus(path: str | os.PathLike[str], *, max_captions: int | None = None) -> list[str]:
     """Captions, one per line (blank lines skipped, duplicates dropped), at most `max_captions` spread evenly."""
-    captions = list(dict.fromkeys(split_lines(Path(path).read_text(encoding="utf-8"))))
-    if max_captions is not None and len(captions) > max_captions:
-        step = len(captions) / max_captions
-        captions = [captions[int(i * step)] for i in range(max_captions)]
+    captions = read_captions(path, max_captions)
     if len(captions) < MIN_CAPTIONS:
         raise ValueError(
             f"a bridge corpus needs at least {MIN_CAPTIONS} distinct captions ({path} has {len(captions)})"

@@ -231,6 +231,11 @@ def test_a_hubness_correction_is_shown_before_and_after_as_the_library_measures_
     assert all("skipped" in d for d in qb["numbers"]["hubness_correction"]["directions"].values())
     assert "Hubness correction: QB-Norm" in qb["hubness"] and 'colspan="5"' in qb["hubness"]
     assert run_evaluate(client, str(path))["hubness"] == ""  # no correction asked: no section
+
+    # A dataset with text towers: QB-Norm's bank is the bundled caption corpus, embedded through the shared cache.
+    example = run_evaluate(client, hubness="QB-Norm")["numbers"]["hubness_correction"]
+    assert example["method"] == "qbnorm"
+    assert all("skipped" not in example["directions"][d] for d in ("text->image", "text->audio"))
     with pytest.raises(AppError, match="magic"):  # gradio's own check of the choices
         run_evaluate(client, str(path), hubness="magic")
 

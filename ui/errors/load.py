@@ -68,7 +68,7 @@ def open_dataset(
             embed_text=source.embed_text,
             templates=templates,
             hubness=hubness,  # type: ignore[arg-type]
-            query_bank=query_bank(source, say) if hubness == "qbnorm" else None,
+            query_bank=query_bank(models, source, say) if hubness == "qbnorm" else None,
             progress=lambda f, m: say(0.5 + 0.4 * f, m),
         )
     except (InputError, ValueError):
@@ -92,16 +92,19 @@ def open_dataset(
     return explorer
 
 
-def query_bank(source: Source, say: Report) -> QueryBank | None:
-    """QB-Norm's bank per space: the bundled caption corpus (CPU_CAPTIONS of it on a CPU, spread evenly) embedded by
-    each space's text tower, read from the shared embedding cache after the first time; None without a tower."""
+def query_bank(models: AppModels, source: Source, say: Report) -> QueryBank | None:
+    """QB-Norm's bank per space: the bundled caption corpus (CPU_CAPTIONS of it on a CPU, spread evenly: the
+    captions the one-space bridge is fitted on) embedded by each space's text tower through the shared cache, since
+    the corpus is public: embedded once per server, not once per visitor. None without a text tower."""
     if not source.embed_text:
         return None
     import torch
 
     from alignment.inputs.text import read_captions
+    from alignment.models.embed import text_embedders
     from ui.compare.one_space import CORPUS, CPU_CAPTIONS
 
     captions = read_captions(CORPUS, None if torch.cuda.is_available() else CPU_CAPTIONS)
-    say(0.5, f"Embedding QB-Norm's query bank: {len(captions):,} captions of the bundled corpus")
-    return {space: {"text": embed(captions)} for space, embed in source.embed_text.items()}
+    say(0.5, f"Embedding QB-Norm's query bank: {len(captions):,} captions of the bundled corpus (once per server)")
+    shared = text_embedders(models.get(), cache=models.cache)
+    return {space: {"text": shared[space](captions)} for space in source.embed_text if space in shared}
