@@ -10,26 +10,36 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 INTERVAL = 20.0  # seconds; gradio sweeps expired session state about once a minute
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once; None elsewhere (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        trim_heap = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim_heap.argtypes, trim_heap.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim_heap
+
+
 def trim() -> bool:
     """Collect garbage and return free heap pages to the system; whether glibc's malloc_trim was there to call."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if not name:
+    trim_heap = _malloc_trim()
+    if trim_heap is None:
         return False
-    try:
-        libc = ctypes.CDLL(name)
-        trim_heap = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS)
-        return False
-    trim_heap.argtypes, trim_heap.restype = [ctypes.c_size_t], ctypes.c_int
     trim_heap(0)
     return True
 

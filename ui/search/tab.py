@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from alignment.core.deployment import public_deployment
 from alignment.core.errors import InputError
 from ui.assets import ASSETS
 from ui.errors.session import Explorer  # at run time: gradio reads the handlers' type hints
@@ -88,9 +87,7 @@ class Handlers:
 
     def cache(self, visitor: Visitor | None, request: gr.Request | None) -> EmbeddingCache:
         """Query embeddings go to the visitor's own cache namespace on a public deployment."""
-        if not public_deployment():
-            return self.models.cache
-        return self.models.cache.for_owner(visitor_of(visitor, request).owner)
+        return self.models.cache_for(visitor_of(visitor, request))
 
     def search(
         self,

@@ -103,7 +103,7 @@ class ErrorGrid:
             json.dumps({"message": "No errors to show yet."}),
             html_template=TEMPLATE,
             css_template=CSS + f"\n.eg-list {{ height: {int(height)}px; }}\n.eg-row {{ height: {ROW_H}px; }}",
-            js_on_load=static_js("error_grid.js", TAGS=json.dumps(list(TAGS)), ROW_H=str(ROW_H)),
+            js_on_load=static_js("error_grid.js", prefix="eg", TAGS=json.dumps(list(TAGS)), ROW_H=str(ROW_H)),
             server_functions=functions,
             elem_id=elem_id,
             padding=False,

@@ -116,9 +116,12 @@ def static_text(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-def static_js(name: str, **replace: str) -> str:
-    """A JS file of ui/widgets/static with its __PLACEHOLDERS__ filled in."""
+def static_js(name: str, *, prefix: str | None = None, **replace: str) -> str:
+    """A JS file of ui/widgets/static with its __PLACEHOLDERS__ filled in; with `prefix`, __ISLAND_COMMON__ becomes
+    island_common.js (element helpers, `status`, and `call` of the server functions named `<prefix>_*`)."""
     text = static_text(name)
+    if prefix is not None:
+        text = text.replace("__ISLAND_COMMON__", static_text("island_common.js").replace("__PREFIX__", prefix))
     for key, value in replace.items():
         text = text.replace(f"__{key}__", value)
     return text

@@ -119,6 +119,7 @@ class ProjectionExplorer:
             css_template=CSS,
             js_on_load=static_js(
                 "projection.js",
+                prefix="xp",
                 PLOTLY_CHUNK=plotly_chunk(),
                 TAGS=json.dumps(list(TAGS)),
                 AUDIO_SECONDS=f"{AUDIO_SECONDS:g}",

@@ -12,21 +12,7 @@ const G = {
   view: null, total: 0, blocks: new Map(), pending: new Set(), shown: new Map(), cur: 0, selected: new Set(),
   query: 0, filterTimer: null,
 };
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-};
-const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
-function status(text) { q(".eg-status").textContent = text; }
-async function call(name, arg) {
-  try {
-    const out = await server["eg_" + name](arg);
-    if (out && out.error) { status(out.error); return null; }
-    return out;
-  } catch (err) { status(`The server did not answer (${name}): ${err}`); return null; }
-}
+__ISLAND_COMMON__
 
 // ---------------------------------------------------------------------------- filters and sorting
 function filters() {

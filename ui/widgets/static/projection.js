@@ -38,21 +38,7 @@ function bytes(b64) {
 }
 const f32 = (b64) => new Float32Array(bytes(b64).buffer);
 const i32 = (b64) => new Int32Array(bytes(b64).buffer);
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined && text !== null) e.textContent = String(text);
-  return e;
-};
-const fmt = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
-function status(text) { q(".xp-status").textContent = text; }
-async function call(name, arg) {
-  try {
-    const out = await server["xp_" + name](arg);
-    if (out && out.error) { status(out.error); return null; }
-    return out;
-  } catch (err) { status(`The server did not answer (${name}): ${err}`); return null; }
-}
+__ISLAND_COMMON__
 
 // ---------------------------------------------------------------------------- drawing
 function pointSize(n) { return n <= 2000 ? 7 : n <= 20000 ? 4 : 2.5; }
