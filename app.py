@@ -23,6 +23,7 @@ from alignment.inputs.limits import Limits
 from alignment.models.settings import Settings, add_arguments, settings_from
 from ui.assets import ASSETS, bundled_examples
 from ui.compare.example import PreparedExample
+from ui.compare.projection import opened_pair
 from ui.compare.tab import build_compare_tab
 from ui.compare.views import picked_pair
 from ui.errors.tab import build_errors_tab
@@ -36,6 +37,7 @@ from ui.search.session import Searched, search_pair
 from ui.search.tab import build_search_tab
 from ui.style import CSS, THEME
 from ui.visitors import visitor_box
+from ui.widgets.projection import ProjectionExplorer
 from ui.widgets.text import md
 
 if TYPE_CHECKING:
@@ -135,6 +137,12 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
                 return *explain.send(picked_pair(comparison, key, evt)), gr.Tabs(selected="explain")
 
             explain.follow(matrix.select(cell_to_explain, [compare.compared], to_explain, api_visibility="private"))
+        for projection in compare.projections:
+
+            def point_to_explain(evt: gr.EventData, projection: ProjectionExplorer = projection) -> tuple:
+                return *explain.send(opened_pair(projection, evt)), gr.Tabs(selected="explain")
+
+            explain.follow(projection.html.open(point_to_explain, None, to_explain, api_visibility="private"))  # type: ignore[attr-defined]
     # A bounded queue: past `queue_size` waiting requests a visitor is told to try again. Quick events (recolouring,
     # tags, redraws) run 8 at a time each; model jobs share `model_jobs` slots and take turns at the model.
     demo.queue(max_size=models.hosting.queue_size, default_concurrency_limit=8)

@@ -269,8 +269,21 @@ def points_payload(points: PointSet, c: Colouring, *, token: str) -> dict:
         "method": points.method,
         "xy": b64(points.coords.astype(np.float32)),
         "colour": colouring_payload(c),
-        "colour_by": [b for b in COLOUR_BY if b != "cluster" or points.clusters is not None],
+        "colour_by": colour_options(points),
     }
+
+
+def colour_options(points: PointSet) -> list[str]:
+    """The colourings that say something about these points: no outcomes or margins without evaluated queries
+    (e.g. a comparison whose captions are unknown), no labels, tags or clusters where there are none."""
+    has = {
+        "outcome": len(points.outcomes.rows) > 0,
+        "margin": len(points.outcomes.rows) > 0,
+        "label": any(label is not None for label in points.label),
+        "tag": any(points.error_keys),
+        "cluster": points.clusters is not None,
+    }
+    return [b for b in COLOUR_BY if has.get(b, True)]
 
 
 def pair_lines(points: PointSet, rows: np.ndarray | None = None, *, limit: int = 20_000) -> tuple[np.ndarray, int]:

@@ -71,6 +71,23 @@ def plot(output: dict) -> dict:
     return json.loads(output["plot"])
 
 
+def island(value: object) -> dict:
+    """The projection component's value: JSON text with a view token, the points and one colouring."""
+    assert isinstance(value, str)
+    data = json.loads(value)
+    assert data.get("token"), data.get("message")
+    return data
+
+
+def xy(data: dict) -> np.ndarray:
+    """The (n, 2) coordinates the projection component draws (float32, base64)."""
+    return np.frombuffer(base64.b64decode(data["xy"]), "<f4").reshape(-1, 2)
+
+
+def panel_method(numbers: dict, space: str) -> str:
+    return numbers["projection"][space]["method"]
+
+
 def array(value: list | dict) -> np.ndarray:
     """A plotly data array: a plain list, or plotly's typed-array form {'dtype', 'bdata' (base64), 'shape'}."""
     if isinstance(value, dict):
@@ -87,7 +104,7 @@ def test_every_endpoint_is_covered(client: Client) -> None:
     assert set(api["named_endpoints"]) == set(ENDPOINTS), "an endpoint was added or removed: test it, update ENDPOINTS"
     assert api["unnamed_endpoints"] == {}
     compare_params = [p["parameter_name"] for p in api["named_endpoints"]["/compare"]["parameters"]]
-    assert compare_params == ["text", "text_file", "images", "audio", "kind"]
+    assert compare_params == ["text", "text_file", "images", "audio", "kind", "space"]
     assert len(api["named_endpoints"]["/compare"]["returns"]) == len(OUTPUTS)
 
 
@@ -128,9 +145,15 @@ def test_compare_equals_the_library(client: Client, encoders: Encoders, example:
     assert matches["headers"] == MATCH_COLUMNS  # type: ignore[index]
     assert len(matches["data"]) == len(got["best_matches"])  # type: ignore[index]
     assert [g["caption"] for g in yields[0]["gallery"]] == got["ids"]["image"]  # sent once, with the first yield
-    scatter = [t for t in plot(shown(yields, "projection"))["data"] if t["type"] == "scatter"]  # type: ignore[arg-type]
-    n_points = 2 * len(example["texts"]) + len(example["images"]) + len(example["audio"])
-    assert sum(len(array(t["x"])) for t in scatter) == n_points
+    drawn = island(shown(yields, "projection"))  # the CLIP space, chosen by default
+    assert (drawn["space"], drawn["n"], drawn["method"]) == (
+        "clip",
+        len(got["projection"]["clip"]["ids"]),
+        panel_method(got, "clip"),
+    )
+    np.testing.assert_allclose(xy(drawn), got["projection"]["clip"]["coords"], atol=1e-5)
+    known = all(Path(p).name in {Path(k).name for k in example.get("pairs", {})} for p in example["images"])
+    assert drawn["colour"]["by"] == ("outcome" if known and example["images"] else "modality")
     assert "computed" in shown(yields, "report")  # type: ignore[operator]
 
 
@@ -259,8 +282,10 @@ def test_one_space_equals_the_bridge_applied_by_the_library(client: Client, enco
     n = len(example["texts"]) + len(example["images"]) + len(example["audio"])
     assert np.asarray(numbers["full"]).shape == (n, n)
     assert np.allclose(np.diag(numbers["full"]), 1.0, atol=1e-5)
-    modalities = [t["name"] for t in plot(joint)["data"] if t["type"] == "scatter"]
-    assert set(modalities) == {"text", "image", "audio"}, "all three modalities in one projection"
+    drawn = island(joint)
+    assert (drawn["space"], drawn["n"]) == ("one", n)
+    assert set(numbers["projection"]["modalities"]) == {"text", "image", "audio"}, "all three in one projection"
+    np.testing.assert_allclose(xy(drawn), numbers["projection"]["coords"], atol=1e-5)
 
 
 def test_one_space_takes_the_users_corpus(client: Client, tmp_path: Path) -> None:

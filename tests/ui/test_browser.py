@@ -38,7 +38,21 @@ from browser import (
 
 pytestmark = needs_chromium
 VIEWPORT = {"width": 1400, "height": 1000}
+PROJECTION = "#compare-projection"
+JS_PROJECTION_DRAWN = "() => !!document.querySelector('#compare-projection .xp')?.dataset.drawn"
+JS_CARD_AT = "() => document.querySelector('#compare-projection .xp').dataset.cardAt || ''"
+JS_POINTS = """sel => {
+  const gd = document.querySelector(sel + ' .xp-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const out = [];
+  for (const t of gd.data) {
+    if (t.mode !== 'markers') continue;
+    for (let j = 0; j < t.x.length; j++)
+      out.push([box.left + fl._size.l + fl.xaxis.l2p(t.x[j]), box.top + fl._size.t + fl.yaxis.l2p(t.y[j])]);
+  }
+  return out;
+}"""
 EXAMPLE = next(e for e in bundled_examples() if e["name"].startswith("Quick look"))
+FIRST = bundled_examples()[0]  # what the page compares when it opens
 
 
 @pytest.fixture(scope="module")
@@ -94,17 +108,80 @@ def test_example_compare_shows_visible_plots(page: Page, launched: tuple[str, bo
         assert matrix.locator("button[data-row]").count() == len(EXAMPLE["texts"]) * len(files)
         assert_on_screen(page, matrix.locator("table"), inside=".matrix")
         assert_painted(matrix)
-    assert page.locator(".js-plotly-plot").count() == 1, "expected the embedding scatter as the one plotly figure"
-
-    scatter = page.locator(".js-plotly-plot:has(.scatterlayer)").last
-    points = scatter.locator(".scatterlayer .point")
-    n_points = 2 * len(EXAMPLE["texts"]) + len(EXAMPLE["images"]) + len(EXAMPLE["audio"])
-    assert points.count() == n_points
-    assert_on_screen(page, scatter.locator(".main-svg").first)
-    boxes = [points.nth(i).bounding_box() for i in range(n_points)]
-    assert all(b is not None and b["width"] > 0 and b["height"] > 0 for b in boxes), "scatter points are not drawn"
-    assert_painted(scatter)
+    # The projection component: the CLIP space (texts + images) drawn with WebGL, no permanent labels.
+    page.wait_for_function(JS_PROJECTION_DRAWN, timeout=RUN_SECONDS * 1000)
+    n_clip = len(EXAMPLE["texts"]) + len(EXAMPLE["images"])
+    sync_api.expect(page.locator(f"{PROJECTION} .xp-title")).to_contain_text(f"{n_clip} points")
+    plot = page.locator(f"{PROJECTION} .xp-plot")
+    assert_on_screen(page, plot, inside=f"{PROJECTION} .xp-plot")
+    assert len(plot_points(page)) == n_clip
+    assert page.locator(f"{PROJECTION} .xp-plot .textpoint, {PROJECTION} .xp-plot text.textpoint").count() == 0
+    assert_painted(plot)
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+
+
+def plot_points(page: Page) -> list[list[float]]:
+    """Page pixels [x, y] of every point the Compare tab's projection draws (plotly's own axis maps)."""
+    return page.evaluate(JS_POINTS, PROJECTION)
+
+
+def test_projection_hover_shows_the_item_and_a_click_explains_it(
+    page: Page, launched: tuple[str, bool], tmp_path: Path
+) -> None:
+    url, runs_on_load = launched
+    page_errors = open_app(page, url)
+    if not runs_on_load:
+        page.get_by_role("button", name="Compare", exact=True).click()
+    page.wait_for_function(JS_PROJECTION_DRAWN, timeout=RUN_SECONDS * 1000)
+    page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+    page.locator(PROJECTION).scroll_into_view_if_needed()
+
+    # The CLAP space: texts and sounds, hover one sound and hear it.
+    page.locator("#compare-space").get_by_text("CLAP: texts and sounds").click()
+    n_clap = len(FIRST["texts"]) + len(FIRST["audio"])
+    sync_api.expect(page.locator(f"{PROJECTION} .xp-title")).to_contain_text(
+        f"CLAP space: texts and sounds · {n_clap} points"
+    )
+    page.wait_for_function(JS_PROJECTION_DRAWN, timeout=30_000)
+    card = page.locator(f"{PROJECTION} .xp-card")
+    sounds = {Path(p).name for p in FIRST["audio"]}
+    found = hover_until(page, card, lambda shown: shown in sounds)
+    assert card.locator("audio").get_attribute("src").startswith("data:audio/ogg;base64,")
+    keep_screenshot(page, tmp_path, "compare-projection-hover.png")
+
+    # Back to CLIP: an image's card has its thumbnail; a click explains it with its closest caption.
+    page.locator("#compare-space").get_by_text("CLIP: texts and images").click()
+    n_clip = len(FIRST["texts"]) + len(FIRST["images"])
+    sync_api.expect(page.locator(f"{PROJECTION} .xp-title")).to_contain_text(f"{n_clip} points")
+    images = {Path(p).name for p in FIRST["images"]}
+    found = hover_until(page, card, lambda shown: shown in images)
+    assert card.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
+    x, y = found
+    page.mouse.click(x, y)
+    explain_tab = page.get_by_role("tab", name="Explain")
+    sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
+    sync_api.expect(page.get_by_text("patch grid")).to_be_visible(timeout=RUN_SECONDS * 1000)
+    assert page_errors == [], f"uncaught errors in the page: {page_errors}"
+
+
+def hover_until(page: Page, card: Locator, wanted) -> tuple[float, float]:  # noqa: ANN001 (a predicate on the id)
+    """Hover the drawn points, most isolated first, until the card shows an item `wanted` accepts; its pixel."""
+    import numpy as np
+
+    pixels = np.asarray(plot_points(page))
+    gaps = np.sort(np.linalg.norm(pixels[:, None] - pixels[None], axis=2), axis=1)[:, 1]
+    for i in np.argsort(-gaps).tolist():
+        x, y = float(pixels[i][0]), float(pixels[i][1])
+        before = page.evaluate(JS_CARD_AT)
+        page.mouse.move(x - 25, y - 25)
+        page.mouse.move(x, y, steps=4)
+        try:  # the card was drawn again for this hover (a stamp in the island's dataset)
+            page.wait_for_function(f"b => ({JS_CARD_AT})() !== b", arg=before, timeout=5_000)
+        except sync_api.TimeoutError:
+            continue
+        if wanted(card.locator(".xp-id").inner_text()):
+            return x, y
+    raise AssertionError("no hovered point showed the item looked for")
 
 
 def test_one_click_on_a_matrix_cell_explains_that_pair(page: Page, launched: tuple[str, bool], tmp_path: Path) -> None:

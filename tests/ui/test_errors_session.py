@@ -20,10 +20,10 @@ from alignment.models.settings import Settings
 from ui.assets import ASSETS
 from ui.errors.inputs import choose, dataset_key, server_datasets
 from ui.errors.load import open_dataset
-from ui.errors.media import MediaLookup
 from ui.errors.tags import VisitorTags, export_csv, tag_database
 from ui.models import AppModels
 from ui.visitors import Visitor
+from ui.widgets.media import MediaLookup
 
 EXAMPLE = ASSETS / "paired.csv"
 ALICE = Visitor("browser:alice", "this browser")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import gradio as gr
@@ -12,9 +12,11 @@ from alignment.analysis.comparison import Comparison
 from alignment.views import figures
 from alignment.views.projection import project
 from ui.assets import ASSETS
+from ui.compare.projection import show_space
 from ui.models import AppModels
 from ui.visitors import Visitor, visitor_of
 from ui.widgets.errors import refuse
+from ui.widgets.projection import ProjectionExplorer
 
 if TYPE_CHECKING:  # the bridge (torch) is imported when the view is asked for
     from alignment.space.shared import SharedSpace
@@ -45,12 +47,17 @@ def one_space_json(comparison: Comparison, space: SharedSpace) -> dict:
     }
 
 
-def views(comparison: Comparison, space: SharedSpace) -> tuple:
-    """(markdown, image x audio heatmap, full matrix heatmap, joint projection, JSON) for the UI."""
+def views(
+    comparison: Comparison,
+    space: SharedSpace,
+    explorer: ProjectionExplorer,
+    *,
+    captions: Mapping[str, str] | None = None,
+) -> tuple:
+    """(markdown, image x audio heatmap, full matrix heatmap, the one space in `explorer`, JSON) for the UI."""
     numbers = one_space_json(comparison, space)
     embeddings = numbers.pop("embeddings")
     labels = [f"{x['modality']}: {x['id']}" for x in numbers["ids"]]
-    modalities = [x["modality"] for x in numbers["ids"]]
     block = numbers["image_audio"]
     image_audio = figures.heatmap(
         np.asarray(block["cosine"], dtype=np.float32).reshape(len(block["rows"]), len(block["cols"])),
@@ -62,23 +69,30 @@ def views(comparison: Comparison, space: SharedSpace) -> tuple:
         np.asarray(numbers["full"], dtype=np.float32), labels, labels, title="Every item × every item, CLIP space"
     )
     projected = project(embeddings)
-    joint = figures.projection_panels(
-        [
-            {
-                "title": "CLIP space: text + image + bridged audio",
-                "coords": projected.coords,
-                "labels": [x["id"] for x in numbers["ids"]],
-                "modalities": modalities,
-                "method": projected.method,
-            }
-        ],
-        title="One space: all three modalities",
+    bridged = embeddings[len(comparison.texts) + len(comparison.images) :]
+    joint = show_space(
+        explorer,
+        comparison,
+        "one",
+        projected.coords,
+        method=projected.method,
+        captions=captions,
+        bridged_audio=bridged,
     )
+    numbers["projection"] = {
+        "ids": [x["id"] for x in numbers["ids"]],
+        "modalities": [x["modality"] for x in numbers["ids"]],
+        "coords": np.round(projected.coords, 5).tolist(),
+        "method": projected.method,
+    }
     return f"**One space.** {space.describe()}", image_audio, full, joint, numbers
 
 
-def one_space_handler(models: AppModels) -> Callable[..., tuple]:
-    """The event function: fit or load the bridge (progress bar on first use), then draw the views."""
+def one_space_handler(
+    models: AppModels, explorer: ProjectionExplorer, *, captions: Mapping[str, str] | None = None
+) -> Callable[..., tuple]:
+    """The event function: fit or load the bridge (progress bar on first use), then draw the views (the joint
+    projection in `explorer`; `captions`: the intended caption of each bundled image and sound)."""
 
     def run(
         comparison: Comparison | None,
@@ -96,18 +110,18 @@ def one_space_handler(models: AppModels) -> Callable[..., tuple]:
             encoders = models.get(progress)  # first: the import below must not race the background load's
             from alignment.space.shared import shared_space  # torch: only when the view is asked for
 
-            captions = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
+            fitted_on = None if encoders.clip.device.type == "cuda" else CPU_CAPTIONS
             try:
                 space = shared_space(
                     encoders,
                     corpus or CORPUS,
                     root=models.root,
                     cache=models.cache if corpus is None else models.cache_for(visitor),  # the bundled corpus is shared
-                    max_captions=captions,
+                    max_captions=fitted_on,
                     progress=lambda f, m: progress(f, desc=m),
                 )
             except (ValueError, OSError) as exc:
                 raise refuse(f"The bridge could not be fitted or loaded: {exc}") from None
-        return views(comparison, space)
+        return views(comparison, space, explorer, captions=captions)
 
     return run

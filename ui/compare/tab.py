@@ -16,6 +16,7 @@ from alignment.analysis.comparison import Comparison
 from alignment.inputs.text import split_lines
 from ui.compare.example import PreparedExample
 from ui.compare.one_space import one_space_handler
+from ui.compare.projection import SPACES, show_space
 from ui.compare.views import (
     MATCH_COLUMNS,
     SCORE_KINDS,
@@ -23,7 +24,6 @@ from ui.compare.views import (
     heatmap_views,
     matches_table,
     projected_recently,
-    projection_figure,
     projection_panels,
     report_markdown,
 )
@@ -31,6 +31,7 @@ from ui.models import AppModels
 from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets import matrix as matrix_view
 from ui.widgets.errors import refuse
+from ui.widgets.projection import ProjectionExplorer
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,10 @@ class CompareTab:
 
     matrices: dict[str, gr.HTML]  # "text_image", "text_audio"
     compared: gr.State  # the session's last Comparison: embeddings and ids, no decoded media
+    projections: tuple[ProjectionExplorer, ...]  # the backbone spaces' and the one space's: a click opens Explain
 
 
-def _keys(comparison: Comparison, result: dict, kind: str) -> dict[str, str]:
+def _keys(comparison: Comparison, result: dict, kind: str, space: str) -> dict[str, str]:
     """A digest per output of what it shows, so an output whose content did not change is not sent again."""
 
     def digest(*parts: object) -> str:
@@ -50,7 +52,7 @@ def _keys(comparison: Comparison, result: dict, kind: str) -> dict[str, str]:
     return {
         "matrices": digest(result["text_image"], result["text_audio"], kind),
         "matches": digest(result["best_matches"]),
-        "projection": digest(result["projection"]),
+        "projection": digest(result["projection"], space),
         "report": digest(result["problems"], result["notes"], result["cache"]),
         "gallery": digest([(i.id, i.sha256) for i in comparison.images]),
     }
@@ -63,11 +65,16 @@ def outputs_for(
     last: dict | None,
     *,
     started: float,
+    space: str,
+    projection: Callable[[Comparison, dict, str, str | None], str],
+    shared: str | None = None,
     report: Callable[[dict], str] = report_markdown,
 ) -> tuple:
     """The tab's outputs for a compare result, each left unchanged (gr.skip) when the session shows it already.
-    The numbers carry the server's seconds since the request started (what bench/bench_app.py reads)."""
-    keys = _keys(comparison, result, kind)
+    `projection(comparison, panels, space, shared)` draws the chosen space; `shared` names the result when it is
+    the bundled example every visitor sees (its projection view is then one for all). The numbers carry the
+    server's seconds since the request started (what bench/bench_app.py reads)."""
+    keys = _keys(comparison, result, kind, space)
     before = (last or {}).get("keys", {})
     fresh = {name: key != before.get(name) for name, key in keys.items()}
     heat_image, heat_audio = heatmap_views(result, kind) if fresh["matrices"] else (gr.skip(), gr.skip())
@@ -75,11 +82,11 @@ def outputs_for(
         heat_image,
         heat_audio,
         matches_table(result) if fresh["matches"] else gr.skip(),
-        projection_figure(result["projection"]) if fresh["projection"] else gr.skip(),
+        projection(comparison, result["projection"], space, shared) if fresh["projection"] else gr.skip(),
         report(result) if fresh["report"] else gr.skip(),
         gallery_items(comparison) if fresh["gallery"] else gr.skip(),
         {**result, "timing": {"server_s": round(time.perf_counter() - started, 4)}},  # always complete, for the API
-        {"result": result, "kind": kind, "keys": keys},
+        {"result": result, "kind": kind, "keys": keys, "shared": shared},
         comparison,
     )
 
@@ -103,12 +110,28 @@ def build_compare_tab(
     def summarise(result: dict) -> str:
         return report_markdown(result, intended=intended, random_weights=models.settings.random_weights)
 
+    def draw(comparison: Comparison, panels: dict, space: str, shared: str | None) -> str:
+        """The chosen space of a comparison in the projection component."""
+        if space not in panels:
+            return projection.message(f"Unknown space {space!r}: choose CLIP or CLAP.")
+        panel = panels[space]
+        return show_space(
+            projection,
+            comparison,
+            space,  # type: ignore[arg-type]
+            panel["coords"],
+            method=panel["method"],
+            captions=intended,
+            shared=shared,
+        )
+
     def run_compare(
         text: str,
         text_file: str | None,
         images: Sequence[str] | None,
         audio: Sequence[str] | None,
         kind: str,
+        space: str,
         last: dict | None,
         visitor_state: Visitor | None,
         request: gr.Request,
@@ -128,12 +151,15 @@ def build_compare_tab(
             if example is not None and not text_files
             else None
         )
+        shown = dict(started=started, space=space, projection=draw, report=summarise)
         if prepared is not None:
-            yield outputs_for(prepared.comparison, prepared.result, kind, last, started=started, report=summarise)
+            shared = "example:" + _keys(prepared.comparison, prepared.result, kind, space)["projection"]
+            yield outputs_for(prepared.comparison, prepared.result, kind, last, shared=shared, **shown)  # type: ignore[arg-type]
             refined = example.refined(prepared)  # type: ignore[union-attr]  # the UMAP view, on a first start
             if refined is not None:
-                last = {"keys": _keys(prepared.comparison, prepared.result, kind)}
-                yield outputs_for(refined.comparison, refined.result, kind, last, started=started, report=summarise)
+                last = {"keys": _keys(prepared.comparison, prepared.result, kind, space)}
+                shared = "example:" + _keys(refined.comparison, refined.result, kind, space)["projection"]
+                yield outputs_for(refined.comparison, refined.result, kind, last, shared=shared, **shown)  # type: ignore[arg-type]
             return
         with models.gate.run(visitor, "this comparison"):
             encoders = models.get(progress)  # first: the import below must not race the background load's
@@ -157,13 +183,21 @@ def build_compare_tab(
         result = comparison.to_json()
         if not projected_recently(comparison):
             result["projection"] = projection_panels(comparison, fast=True)
-            yield outputs_for(comparison, result, kind, last, started=started, report=summarise)
-            last = {"keys": _keys(comparison, result, kind)}
+            yield outputs_for(comparison, result, kind, last, **shown)  # type: ignore[arg-type]
+            last = {"keys": _keys(comparison, result, kind, space)}
         result = {**result, "projection": projection_panels(comparison, fast=False)}
-        yield outputs_for(comparison, result, kind, last, started=started, report=summarise)
+        yield outputs_for(comparison, result, kind, last, **shown)  # type: ignore[arg-type]
 
     def recolour(state: dict | None, kind: str) -> tuple[str, str]:
         return heatmap_views(state["result"] if state else None, kind)
+
+    def switch_space(comparison: Comparison | None, state: dict | None, space: str) -> tuple[str, dict | None]:
+        """Draw the other space of the session's comparison (and remember it, so a new compare keeps it)."""
+        if comparison is None or not state:
+            return projection.message("Run a comparison first."), state
+        result = state["result"]
+        keys = {**state["keys"], "projection": _keys(comparison, result, state["kind"], space)["projection"]}
+        return draw(comparison, result["projection"], space, state.get("shared")), {**state, "keys": keys}
 
     # Results first: what the bundled example shows is on the first screen; the inputs that made it follow.
     report = gr.Markdown(elem_id="compare-summary")  # the summary in plain words (see `summarise`)
@@ -180,7 +214,16 @@ def build_compare_tab(
         heat_image = matrix_view.matrix_component("Text × image", elem_id="matrix-text-image", min_width=340)
         heat_audio = matrix_view.matrix_component("Text × audio", elem_id="matrix-text-audio", min_width=340)
     with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-        projection = gr.Plot(label="Where the items sit: nearby = similar", scale=3, min_width=340)
+        with gr.Column(scale=3, min_width=340):
+            space = gr.Radio(
+                SPACES,
+                value="clip",
+                label="Where the items sit: nearby = similar",
+                info="Hover a point to see it, click it to explain it with its closest partner, drag a lasso "
+                "(or a box) to select a group. Green: its caption came first; red: another text beat it.",
+                elem_id="compare-space",
+            )
+            projection = ProjectionExplorer(elem_id="compare-projection", height=440)
         matches = gr.Dataframe(
             label="Best match for every item",
             headers=MATCH_COLUMNS,
@@ -234,22 +277,22 @@ def build_compare_tab(
         )
         with gr.Row():
             heat_image_audio = gr.Plot(label="Image × audio", min_width=340)
-            joint = gr.Plot(label="All three modalities", min_width=340)
-        full_matrix = gr.Plot(label="Full matrix")
+            full_matrix = gr.Plot(label="Full matrix", min_width=340)
+        joint = ProjectionExplorer(elem_id="one-space-projection", height=480)
         with gr.Accordion("One-space numbers (JSON)", open=False):
             one_numbers = gr.JSON()
     ttl = models.hosting.session_ttl  # an idle session's results are dropped, their memory comes back
     state = gr.State(None, time_to_live=ttl)  # the session's last result, what each output shows (`outputs_for`)
     compared = gr.State(None, time_to_live=ttl)  # the last Comparison (embeddings, no media): one space, Explain
 
-    outputs = [heat_image, heat_audio, matches, projection, report, gallery, numbers, state, compared]
+    outputs = [heat_image, heat_audio, matches, projection.html, report, gallery, numbers, state, compared]
     # always_last: a click while the page-load run is still going is queued, not dropped. Not in the models'
     # concurrency group: the prepared example must not wait behind another visitor's model job; the compare
     # itself waits for the models inside `run_compare`.
     gr.on(
         [demo.load, run.click],
         run_compare,
-        inputs=[texts, text_file, images, audio, kind, state, visitors.state],
+        inputs=[texts, text_file, images, audio, kind, space, state, visitors.state],
         outputs=outputs,
         api_name="compare",
         concurrency_limit=16,  # mostly the prepared example and cache hits; model work takes turns anyway
@@ -257,11 +300,14 @@ def build_compare_tab(
     )
     kind.change(recolour, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
     one_button.click(
-        one_space_handler(models),
+        one_space_handler(models, joint, captions=intended),
         inputs=[compared, corpus, visitors.state],
-        outputs=[one_info, heat_image_audio, full_matrix, joint, one_numbers],
+        outputs=[one_info, heat_image_audio, full_matrix, joint.html, one_numbers],
         api_name="one_space",
         concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
-    return CompareTab({"text_image": heat_image, "text_audio": heat_audio}, compared)
+    space.change(
+        switch_space, [compared, state, space], [projection.html, state], api_visibility="private", queue=False
+    )
+    return CompareTab({"text_image": heat_image, "text_audio": heat_audio}, compared, (projection, joint))

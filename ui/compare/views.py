@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from alignment.analysis.comparison import Comparison
-from alignment.views import figures
+from alignment.views.compare_points import ComparedSpace, compared_space
 from alignment.views.projection import pca_2d, project
 from ui.widgets import matrix as matrix_view
 from ui.widgets.errors import refuse
@@ -121,29 +121,22 @@ class _Recent:
 _RECENT = _Recent()
 
 
-def _spaces(comparison: Comparison) -> list[tuple[str, str, list, np.ndarray]]:
-    """(key, title, items, their embeddings) of the two backbone spaces."""
-    out = []
-    for key, title, other, text_emb, other_emb in (
-        ("clip", "CLIP space: text + image", comparison.images, comparison.clip_text, comparison.clip_image),
-        ("clap", "CLAP space: text + audio", comparison.audio, comparison.clap_text, comparison.clap_audio),
-    ):
-        items = comparison.texts + other
-        x = np.concatenate([text_emb, other_emb]) if items else np.zeros((0, 2), np.float32)
-        out.append((key, title, items, x))
-    return out
+def _spaces(comparison: Comparison) -> list[ComparedSpace]:
+    """The two backbone spaces: CLIP (texts + images) and CLAP (texts + audio)."""
+    return [compared_space(comparison, "clip"), compared_space(comparison, "clap")]
 
 
 def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
     """Both spaces projected to 2-D: PCA when `fast`, else UMAP where there are enough points (reused when the same
     embeddings were projected recently)."""
     panels = {}
-    for key, title, items, x in _spaces(comparison):
-        coords, method = (pca_2d(x), "pca") if fast else _RECENT.project(x)
-        panels[key] = {
-            "title": title,
-            "ids": [i.id for i in items],
-            "modalities": [i.modality for i in items],
+    for space in _spaces(comparison):
+        x = space.embeddings
+        coords, method = (pca_2d(x), "pca") if fast or not len(x) else _RECENT.project(x)
+        panels[space.name] = {
+            "title": space.title,
+            "ids": [i.id for i in space.items],
+            "modalities": [i.modality for i in space.items],
             "coords": np.round(coords, 5).tolist(),
             "method": method,
         }
@@ -152,14 +145,7 @@ def projection_panels(comparison: Comparison, *, fast: bool) -> dict:
 
 def projected_recently(comparison: Comparison) -> bool:
     """Whether `projection_panels(comparison, fast=False)` is answered from memory (no UMAP to wait for)."""
-    return all(len(x) == 0 or x in _RECENT for _, _, _, x in _spaces(comparison))
-
-
-def projection_figure(panels: dict):
-    return figures.projection_panels(
-        [{**p, "labels": p["ids"]} for p in panels.values()],  # colour, symbol and legend already give the modality
-        title="",
-    )
+    return all(len(s.embeddings) == 0 or s.embeddings in _RECENT for s in _spaces(comparison))
 
 
 def report_markdown(result: dict, *, intended: Mapping[str, str] | None = None, random_weights: bool = False) -> str:

@@ -11,9 +11,9 @@ from alignment.core.errors import InputError
 from alignment.store.tags import TagDatabase
 from ui.errors import explore
 from ui.errors.inputs import Chosen, dataset_key
-from ui.errors.media import MediaLookup
 from ui.errors.session import Explorer
 from ui.visitors import Visitor
+from ui.widgets.media import MediaLookup
 
 if TYPE_CHECKING:
     from alignment.analysis.evaluate import QueryBank

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from alignment.store.tags import OwnerTags
-from ui.errors.media import MediaLookup
 from ui.errors.tags import VisitorTags
+from ui.widgets.media import MediaLookup
 
 if TYPE_CHECKING:  # evaluate imports torch: loaded when a dataset is evaluated
     from alignment.analysis.clusters import Clusters

@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # torch: imported inside the functions, after the models
     from alignment.models.encoders import Encoders
     from alignment.search import Gallery
     from alignment.space.bridge import Bridge
-    from ui.errors.media import MediaLookup
     from ui.errors.session import Explorer
+    from ui.widgets.media import MediaLookup
 
 Kind = Literal["examples", "dataset", "upload"]
 EXAMPLES, DATASET, UPLOAD = "bundled examples", "dataset evaluated in Errors", "uploaded embeddings"

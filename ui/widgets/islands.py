@@ -66,14 +66,24 @@ class Views(Generic[T]):
             raise ValueError(f"keep at least one view (got limit={limit})")
         self.limit = limit
         self._views: OrderedDict[str, T] = OrderedDict()
+        self._shared: dict[str, str] = {}  # shared key -> token
         self._lock = threading.Lock()
 
-    def put(self, view: T) -> str:
-        token = secrets.token_urlsafe(18)
+    def put(self, view: T, *, shared: str | None = None) -> str:
+        """Keep `view`; its token. With `shared` (a key naming public content, e.g. the bundled example), every
+        visitor shown that content gets the same view and token while it is kept: one copy, not one per page."""
         with self._lock:
+            token = self._shared.get(shared) if shared is not None else None
+            if token is not None and token in self._views:
+                self._views.move_to_end(token)
+                return token
+            token = secrets.token_urlsafe(18)
             self._views[token] = view
+            if shared is not None:
+                self._shared[shared] = token
             while len(self._views) > self.limit:
-                self._views.popitem(last=False)
+                gone, _ = self._views.popitem(last=False)
+                self._shared = {k: t for k, t in self._shared.items() if t != gone}
         return token
 
     def get(self, token: object) -> T:

@@ -141,14 +141,17 @@ class ProjectionExplorer:
         item: ItemLookup,
         tagger: Tagger | None = None,
         colour_by: ColourBy = "modality",
+        shared: str | None = None,
+        title: str | None = None,
     ) -> str:
-        """The island's value for `points`: registers a view and returns its payload as JSON text."""
+        """The island's value for `points`: registers a view and returns its payload as JSON text. `shared` names
+        public content every visitor may be shown (see `Views.put`); never a visitor's own data."""
         if len(embeddings) != len(points):
             raise ValueError(f"{len(embeddings)} embeddings for {len(points)} points of space {points.space!r}")
         view = ProjectionView(points, np.asarray(embeddings), item, tagger)
-        token = self.views.put(view)
+        token = self.views.put(view, shared=shared)
         payload = points_payload(points, colouring(points, colour_by, tags=view.tags()), token=token)
-        return json.dumps({**payload, "can_tag": tagger is not None})
+        return json.dumps({**payload, "can_tag": tagger is not None, "title": title})
 
     @staticmethod
     def message(text: str) -> str:
@@ -156,9 +159,14 @@ class ProjectionExplorer:
         return json.dumps({"message": text})
 
     def opened(self, evt: gr.EventData) -> tuple[PointSet, int]:
+        view, row = self.opened_view(evt)
+        return view.points, row
+
+    def opened_view(self, evt: gr.EventData) -> tuple[ProjectionView, int]:
+        """The view a click came from (its points, embeddings and items) and the clicked row."""
         data = event_payload(evt)
         view = self._view(data)
-        return view.points, int(rows_from(view.points, [data.get("row")])[0])
+        return view, int(rows_from(view.points, [data.get("row")])[0])
 
     def selected(self, evt: gr.EventData) -> tuple[PointSet, np.ndarray, list[str]]:
         data = event_payload(evt)

@@ -412,7 +412,7 @@ async function load() {
   pick.replaceChildren(...v.colour_by.map((b) => { const o = el("option", null, b); o.value = b; return o; }));
   pick.value = v.colour.by;
   q(".xp-lines").checked = false; S.lines = false;
-  q(".xp-title").textContent = `${v.space} space · ${v.n.toLocaleString()} points${v.method ? " · " + v.method.toUpperCase() : ""}`;
+  q(".xp-title").textContent = `${v.title || v.space + " space"} · ${v.n.toLocaleString()} points${v.method ? " · " + v.method.toUpperCase() : ""}`;
   const tags = q(".xp-tags");
   tags.replaceChildren(...TAGS.map((t, i) => { const b = el("button", "xp-btn", `${i + 1} ${t}`); b.type = "button"; b.dataset.act = "tag"; b.dataset.tag = t; return b; }));
   q(".xp-custom-row").hidden = !v.can_tag; q(".xp-tags-row").hidden = !v.can_tag;
