@@ -95,9 +95,9 @@ function layout() {
   return {
     height: narrow ? Math.max(320, Math.round(root.clientWidth * 1.05)) : Number(frame.dataset.height || 560), dragmode: S.mode === "pan" ? "pan" : false, hovermode: "closest", uirevision: S.view.token,
     margin: { l: 8, r: 8, t: 8, b: 8 }, xaxis: { visible: false }, yaxis: { visible: false, scaleanchor: "x" },
-    legend: narrow ? { ...legend, orientation: "h", y: -0.02, yanchor: "top" }
-          : many ? { ...legend, x: 1.01, xanchor: "left", y: 1 }
-          : { ...legend, x: 0.01, y: 0.99, bgcolor: "rgba(255,255,255,0.75)" },
+    // below the plot (or beside it for a long one): a legend inside the plot would hide the points under it
+    legend: many && !narrow ? { ...legend, x: 1.01, xanchor: "left", y: 1 }
+          : { ...legend, orientation: "h", y: -0.02, yanchor: "top" },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
   };
 }
