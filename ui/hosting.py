@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import gradio as gr
+
 from alignment.core.deployment import public_deployment
 from alignment.models.turns import JobStopped, job
-from ui.visitors import Visitor
+from ui.visitors import Visitor, visitor_of
 from ui.widgets.errors import refuse
 
 
@@ -67,6 +70,7 @@ class JobGate:
     def __init__(self, settings: HostSettings) -> None:
         self.settings = settings
         self._active: Counter[str] = Counter()
+        self._stops: dict[str, set[threading.Event]] = {}  # visitor -> the stop signals of their jobs under way
         self._lock = threading.Lock()
 
     def active(self, visitor: Visitor) -> int:
@@ -86,13 +90,58 @@ class JobGate:
                     title="Busy: try again in a moment",
                 )
             self._active[visitor.key] += 1
+            stop = threading.Event()
+            self._stops.setdefault(visitor.key, set()).add(stop)
         try:
-            with job(seconds=self.settings.job_seconds):
+            with job(seconds=self.settings.job_seconds, stop=stop):
                 yield
         except JobStopped as exc:
-            raise refuse(f"{what.capitalize()}: {exc} (ALIGN_JOB_SECONDS).", title="Stopped") from None
+            why = "" if stop.is_set() else " (ALIGN_JOB_SECONDS)"
+            raise refuse(f"{what.capitalize()}: {exc}{why}.", title="Stopped") from None
         finally:
             with self._lock:
                 self._active[visitor.key] -= 1
                 if self._active[visitor.key] <= 0:
                     del self._active[visitor.key]
+                mine = self._stops.get(visitor.key, set())
+                mine.discard(stop)
+                if not mine:
+                    self._stops.pop(visitor.key, None)
+
+    def stop(self, visitor: Visitor) -> int:
+        """Stop every model job of `visitor` at its next checkpoint (between two forward passes or blocks); how
+        many were under way. Other visitors' jobs go on."""
+        with self._lock:
+            mine = list(self._stops.get(visitor.key, ()))
+        for event in mine:
+            event.set()
+        return len(mine)
+
+
+def stop_button(*, elem_id: str) -> tuple[gr.Button, gr.Markdown]:
+    """A "Stop" button to put beside a long job's button, and the line under it that says what it stopped;
+    `wire_stop` gives them their events."""
+    button = gr.Button("Stop", variant="stop", scale=0, min_width=90, elem_id=elem_id)
+    said = gr.Markdown(elem_id=f"{elem_id}-said")
+    return button, said
+
+
+def wire_stop(control: tuple[gr.Button, gr.Markdown], gate: JobGate, visitor: gr.State, *, cancels: list) -> None:
+    """Stop every model job of this visitor at its next checkpoint (between two forward passes or blocks) and
+    drop their events of `cancels` still waiting in the queue; the line beside the button says so, with the time
+    (it stays until the next stop: an event that cleared it on the next start ran only after the stop, in
+    gradio's order). The click skips the queue, so it answers even when the server is busy; other visitors' jobs
+    go on."""
+    button, said = control
+
+    def stop(state: Visitor | None, request: gr.Request) -> str:
+        stopped = gate.stop(visitor_of(state, request))
+        at = time.strftime("%H:%M:%S")
+        if not stopped:
+            return f"Nothing of yours was running on the server at {at}."
+        jobs = f"{stopped} job{'s' if stopped > 1 else ''}"
+        return f"**Stopped** {jobs} of yours at {at}, at your request. What was shown before stays."
+
+    button.click(
+        stop, [visitor], [said], cancels=cancels, queue=False, api_visibility="private", show_progress="hidden"
+    )

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..models.turns import checkpoint
 from .pass_kernel import Affine
 from .scanner import Scanner, Side, block_rows
 from .topk import Ranks, query_chunks
@@ -110,6 +111,7 @@ def scan_pair(
     rows_per_block = block_rows(len(y), chunk)
     kept = np.empty((len(x), len(y)), dtype=np.float32) if keep_matrix and matrix is None else matrix
     for rows in query_chunks(len(x), len(y), rows_per_block):
+        checkpoint()  # a job past its time, or stopped by its owner, ends between two blocks
         keep = keep_matrix and matrix is None
         block = scanner.step(rows, None if matrix is None else matrix[rows], keep=keep)
         if keep and kept is not None and block is not None:

@@ -157,3 +157,36 @@ def test_explain_hands_the_open_pair_to_the_explain_tab(page, tmp_path: Path) ->
     sync_api.expect(page.get_by_role("tab", name="Explain")).to_have_attribute("aria-selected", "true", timeout=30_000)
     sync_api.expect(page.get_by_text("deletion area").first).to_be_visible(timeout=RUN_SECONDS * 1000)
     page.wait_for_function(JS_IDLE, timeout=RUN_SECONDS * 1000)
+
+
+def test_stop_ends_a_long_evaluation_and_keeps_what_was_shown(page, tmp_path: Path) -> None:
+    """Stop during another dataset's evaluation: the server's job ends at its next block, the line beside the
+    button says so, and the example evaluated above stays on the page."""
+    import numpy as np
+
+    from alignment.inputs.embeddings import from_arrays, save_npz
+
+    n = 40_000  # ~10 s of scoring here: long enough to press Stop in the middle of it
+    x = np.random.default_rng(0).normal(size=(2 * n, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids = [f"t{i}" for i in range(n)] + [f"i{i}" for i in range(n)]
+    big = save_npz(
+        tmp_path / "big.npz", from_arrays(ids, ["text"] * n + ["image"] * n, [str(i) for i in range(n)] * 2, x)
+    )
+    page.get_by_role("tab", name="Errors").click()
+    summary = page.locator("#errors-summary").inner_text()
+    upload = page.get_by_text("Paired dataset: manifest").first.locator(
+        "xpath=ancestor::div[contains(@class,'block')][1]"
+    )
+    with page.expect_file_chooser() as chooser:
+        upload.get_by_text("Click to Upload").click()
+    chooser.value.set_files(str(big))
+    sync_api.expect(upload.get_by_text("big.npz")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Evaluate", exact=True).click()
+    page.get_by_text("Scoring").first.wait_for(timeout=60_000)  # the job is under way (its progress line)
+    page.locator("#errors-stop").click()
+    sync_api.expect(page.locator("#errors-stop-said")).to_contain_text("Stopped 1 job of yours", timeout=15_000)
+    page.wait_for_function(JS_IDLE, timeout=60_000)
+    assert page.locator("#errors-summary").inner_text() == summary, "the example's results must stay"
+    page.locator("#errors-stop").click()  # nothing runs now: said so, nothing else changes
+    sync_api.expect(page.locator("#errors-stop-said")).to_contain_text("Nothing of yours was running")

@@ -27,6 +27,7 @@ from ui.compare.views import (
     projection_panels,
     report_markdown,
 )
+from ui.hosting import stop_button, wire_stop
 from ui.models import AppModels
 from ui.visitors import Visitor, VisitorBox, visitor_of
 from ui.widgets import matrix as matrix_view
@@ -253,7 +254,9 @@ def build_compare_tab(
                 height=260,
                 min_width=300,
             )
-        run = gr.Button("Compare", variant="primary")
+        with gr.Row():
+            run = gr.Button("Compare", variant="primary")
+            stop = stop_button(elem_id="compare-stop")
         gr.Examples(
             [["\n".join(e.get("texts", [])), e["images"], e["audio"]] for e in examples],
             inputs=[texts, images, audio],
@@ -289,7 +292,7 @@ def build_compare_tab(
     # always_last: a click while the page-load run is still going is queued, not dropped. Not in the models'
     # concurrency group: the prepared example must not wait behind another visitor's model job; the compare
     # itself waits for the models inside `run_compare`.
-    gr.on(
+    compared_event = gr.on(
         [demo.load, run.click],
         run_compare,
         inputs=[texts, text_file, images, audio, kind, space, state, visitors.state],
@@ -298,6 +301,7 @@ def build_compare_tab(
         concurrency_limit=16,  # mostly the prepared example and cache hits; model work takes turns anyway
         trigger_mode="always_last",
     )
+    wire_stop(stop, models.gate, visitors.state, cancels=[compared_event])
     kind.change(recolour, inputs=[state, kind], outputs=[heat_image, heat_audio], api_name="heatmaps")
     one_button.click(
         one_space_handler(models, joint, captions=intended),

@@ -27,6 +27,7 @@ from ui.errors.session import Explorer, cleanup
 from ui.errors.summary import METRIC_COLUMNS, metrics_table, summary_markdown
 from ui.errors.tags import export_csv, import_csv, tag_database
 from ui.errors.views import ERROR_COLUMNS, detail, error_at, error_list, nonblank_lines
+from ui.hosting import stop_button, wire_stop
 from ui.models import AppModels
 from ui.visitors import visitor_of
 from ui.widgets.error_grid import ErrorGrid
@@ -88,7 +89,9 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
         with gr.Accordion("Zero-shot prompt templates ({} = the label)", open=False):
             image_templates = gr.Textbox("\n".join(TEMPLATES["image"]), lines=2, label="Images")
             audio_templates = gr.Textbox("\n".join(TEMPLATES["audio"]), lines=2, label="Audio")
-    run_button = gr.Button("Evaluate", variant="primary")
+    with gr.Row():
+        run_button = gr.Button("Evaluate", variant="primary")
+        stop = stop_button(elem_id="errors-stop")
     summary = gr.Markdown(elem_id="errors-summary")
     hub_fix = gr.HTML(elem_id="errors-hubness")
     with gr.Accordion("Metrics per direction and figures", open=True):
@@ -406,6 +409,7 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
         concurrency_limit=models.hosting.model_jobs,
         concurrency_id=concurrency_id,
     )
+    wire_stop(stop, models.gate, visitor, cancels=[evaluated])
     explore_queue = {"concurrency_limit": 1, "concurrency_id": "explore", "api_visibility": "private"}
     refine_outputs = [layout_note, projection.html, clusters, grid.html]
     evaluated.success(refine, [state, space, grid.html], refine_outputs, show_progress="minimal", **explore_queue)  # type: ignore[arg-type]
