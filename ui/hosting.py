@@ -138,7 +138,7 @@ def wire_stop(control: tuple[gr.Button, gr.Markdown], gate: JobGate, visitor: gr
         stopped = gate.stop(visitor_of(state, request))
         at = time.strftime("%H:%M:%S")
         if not stopped:
-            return f"Nothing of yours was running on the server at {at}."
+            return f"No job of yours was running on the server at {at} (any still waiting in the queue are dropped)."
         jobs = f"{stopped} job{'s' if stopped > 1 else ''}"
         return f"**Stopped** {jobs} of yours at {at}, at your request. What was shown before stays."
 
