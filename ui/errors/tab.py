@@ -21,6 +21,7 @@ from alignment.store.tags import TAGS, error_key
 from alignment.views.cluster_table import CLUSTER_COLUMNS
 from ui.errors import explore
 from ui.errors.correction import correction_html
+from ui.errors.detail_pane import detail_pane
 from ui.errors.inputs import Chosen, choose, server_datasets
 from ui.errors.load import open_dataset
 from ui.errors.session import Explorer, cleanup
@@ -118,37 +119,8 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
         with gr.Column(min_width=240):
             to_import = gr.File(label="Import a tags CSV (someone's export)", file_types=[".csv"], height=130)
             imported = gr.Markdown()
-    with gr.Column(elem_id="error-detail"):
-        number = gr.Textbox(label="Open error # (the grid's open, Enter, or a click on a point)", max_lines=1)
-        head = gr.Markdown(elem_id="error-head")
-        with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-            panes = []
-            for role in ("Query", "Truth", "Top wrong match"):
-                with gr.Column(min_width=220):
-                    panes += [
-                        gr.Markdown(f"**{role}**"),
-                        gr.Image(label=role, visible=False, height=220),
-                        gr.Audio(label=role, visible=False),
-                    ]
-        with gr.Row(equal_height=False, elem_classes="stack-narrow"):
-            near = gr.Dataframe(
-                label="Nearest neighbours of the query",
-                headers=["rank", "item", "cosine", "true match"],
-                interactive=False,
-            )
-            with gr.Column():
-                tag = gr.Dropdown(
-                    list(TAGS),
-                    value=None,
-                    allow_custom_value=True,
-                    label="Tag this error",
-                    info="one of four, or type your own",
-                )
-                note = gr.Textbox(label="Note", lines=2)
-                save_button = gr.Button("Save tag", variant="primary")
-                explain_button = gr.Button("Explain this pair (text vs image or sound) →")
-                saved = gr.Markdown()
-        where = gr.Plot(label="Where the error sits")
+    pane = detail_pane()
+    number, tag, note, save_button, saved = pane.number, pane.tag, pane.note, pane.save, pane.saved
     with gr.Accordion("metrics.json (as the CLI writes it)", open=False):
         numbers = gr.JSON()
     with gr.Group(visible=False):  # the /errors API: filter and sort the list without the page's grid
@@ -399,7 +371,7 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
         return error_list(explorer, direction, search, tag, sort)
 
     # ------------------------------------------------------------------------ events
-    detail_outputs = [head, *panes, near, where, tag, note]
+    detail_outputs = pane.outputs
     evaluated = run_button.click(
         run,
         [visitor, upload, use_example, on_error, image_templates, audio_templates, server, hubness],
@@ -441,4 +413,4 @@ def build_errors_tab(models: AppModels, *, visitor: gr.State, example: Path, con
     api_button.click(
         errors_api, [state, api_direction, api_search, api_tag, api_sort], [api_table, api_count], api_name="errors"
     )
-    return ErrorsTab(state, number, explain_button)
+    return ErrorsTab(state, number, pane.explain)
