@@ -225,7 +225,8 @@ def token_bars(
     labels = [f"{i}:{t}" for i, t in enumerate(tokens)]  # unique x values even when a word repeats
     colors = ["#2ca02c" if v >= 0 else "#d62728" for v in values]
     fig = go.Figure(go.Bar(x=labels, y=list(values), marker_color=colors, hovertext=list(tokens), hoverinfo="text+y"))
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title=value_name))
+    top = 50 + 18 * title.count("<br>")  # room for each extra title line
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=top, b=10), yaxis=dict(title=value_name))
     fig.update_xaxes(tickvals=labels, ticktext=list(tokens), tickangle=-30)
     return fig
 
@@ -236,9 +237,11 @@ def faithfulness_figure(curves: dict, *, units: str) -> go.Figure:
         rows=1,
         cols=len(curves),
         subplot_titles=[
-            f"{mode}<br>area {c['area']:+.3f}" + ("" if c["relative_area"] is None else f" ({c['relative_area']:+.1%})")
-            for mode, c in curves.items()  # two lines: side by side on a phone, one line each overprints
+            f"{mode}<br>area {c['area']:+.3f}"
+            + ("" if c["relative_area"] is None else f"<br>({c['relative_area']:+.1%})")
+            for mode, c in curves.items()  # short lines: side by side on a phone, longer ones overprint
         ],
+        horizontal_spacing=0.16,
     )
     for col, (mode, c) in enumerate(curves.items(), start=1):
         x = np.asarray(c["fractions"]) * 100
@@ -281,9 +284,13 @@ def faithfulness_figure(curves: dict, *, units: str) -> go.Figure:
             row=1,
             col=col,
         )
-        fig.update_xaxes(title_text=f"% of {units} {'removed' if mode == 'deletion' else 'inserted'}", row=1, col=col)
+        done = "removed" if mode == "deletion" else "inserted"
+        fig.update_xaxes(title_text=f"% of {units}<br>{done}", row=1, col=col)
     fig.update_yaxes(title_text="score (cosine)", row=1, col=1)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=60, b=10), legend=dict(orientation="h", y=-0.25))
+    # top: gradio lays the plot's label over its top left corner; the legend goes below the two-line x titles
+    fig.update_layout(
+        height=380, margin=dict(l=10, r=10, t=100, b=10), legend=dict(orientation="h", yanchor="top", y=-0.45)
+    )
     return fig
 
 

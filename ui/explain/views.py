@@ -158,9 +158,10 @@ def check(score: BatchScore, relevance: np.ndarray) -> dict:
 
 
 def words_figure(tokens: list[tuple[str, float]], *, character_level: bool) -> object:
-    title = "Which words drive the match (red pushes it up, blue down)"
+    # two short lines: one long line ran off a phone's screen. The colours are token_bars': green up, red down.
+    title = "Which words drive the match<br><sup>green pushes the score up, red pulls it down</sup>"
     if character_level:
-        title += " · this tokenizer reads characters, so each bar is one character"
+        title += "<br><sup>this tokenizer reads characters: each bar is one character</sup>"
     return figures.token_bars(tokens, title=title)
 
 
