@@ -16,6 +16,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..inputs.embeddings import Embedded
 from ..inputs.items import Modality
+from ..models.turns import checkpoint
 from .blockwise import Backend, PairScan, scan_pair
 from .evaluation import Change, Corrected, Direction, PairSummary
 from .gap import gap_maps, modality_gap
@@ -85,8 +86,11 @@ def measure_pair(
         chunk=chunk,
         progress=lambda f: report(0.8 * f if correction else f, f"Scoring {a}<->{b} in {space} space"),
     )
+    checkpoint()  # between stages too: a stopped job or one past its time ends here, not at the end
     threshold = _threshold(scan, xc, yc, exact_sort=small)
+    checkpoint()
     assigned, why = _assignment(scan, xc, yc, max_assignment, len(x), len(y))
+    checkpoint()
     corrected: tuple[Ranks | None, Ranks | None] = (None, None)
     skipped: list[str | None] = [None, None]
     if correction is not None:

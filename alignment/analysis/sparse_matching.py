@@ -17,6 +17,8 @@ import scipy.sparse as sp
 from numba import njit
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
+from ..models.turns import checkpoint
+
 SHIFT = 2.0  # cosine + 2 > 0: scipy reads a zero weight as a missing edge
 TOLERANCE = 1e-9  # slack allowed in the dual check (the potentials are sums of float64 differences)
 MAX_RELAXATIONS = 200  # per arc: a cap on the label-correcting search (it converges in a few rounds in practice)
@@ -159,7 +161,6 @@ def _slack(
     return np.asarray(own - v[mate] + np.minimum(low, high))
 
 
-@njit(cache=True, nogil=True)
 def _cover_bounds(
     ptr: np.ndarray,
     head: np.ndarray,
@@ -173,39 +174,69 @@ def _cover_bounds(
     position: np.ndarray,
     budget: int,
 ) -> tuple[np.ndarray, bool]:
-    """Potentials satisfying the graph's arcs and the bound arcs, from `v`; False if none (a negative cycle)."""
+    """Potentials satisfying the graph's arcs and the bound arcs, from `v`; False if none (a negative cycle).
+    One compiled round at a time, with a checkpoint between rounds: at 40,000 per side the rounds take seconds,
+    and a stopped job, or one past its time, must end in between (models.turns)."""
     d = v.copy()
     n_b = len(d)
-    below = np.empty(n_b)
-    above = np.empty(n_b)
+    below, above = np.empty(n_b), np.empty(n_b)
     changed = np.empty(n_b, dtype=np.int64)
     for _ in range(MAX_ROUNDS):
-        acc = np.inf
-        for p in range(n_b):
-            acc = min(acc, d[by_bound[p]] - sorted_bounds[p])
-            below[p] = acc
-        acc = np.inf
-        for p in range(n_b - 1, -1, -1):
-            acc = min(acc, d[by_bound[p]])
-            above[p] = acc
-        n_changed = 0
-        for i in range(len(own)):
-            best = np.inf
-            if position[i] > 0:
-                best = below[position[i] - 1]
-            if position[i] < n_b:
-                best = min(best, above[position[i]] - a_bound[i])
-            h = mate[i]
-            if own[i] + best < d[h] - 1e-12:
-                d[h] = own[i] + best
-                changed[n_changed] = h
-                n_changed += 1
-        if n_changed == 0:
-            return d, True
-        d, ok = _label_correcting(ptr, head, length, d, changed[:n_changed].copy(), budget)
-        if not ok:
-            return d, False
+        checkpoint()
+        d, status = _cover_round(
+            ptr, head, length, d, own, mate, a_bound, sorted_bounds, by_bound, position, budget, below, above, changed
+        )
+        if status != CONTINUE:
+            return d, status == CONVERGED
     return d, False
+
+
+CONVERGED, CONTINUE, FAILED = 0, 1, 2  # what one round of `_cover_bounds` ended in
+
+
+@njit(cache=True, nogil=True)
+def _cover_round(
+    ptr: np.ndarray,
+    head: np.ndarray,
+    length: np.ndarray,
+    d: np.ndarray,
+    own: np.ndarray,
+    mate: np.ndarray,
+    a_bound: np.ndarray,
+    sorted_bounds: np.ndarray,
+    by_bound: np.ndarray,
+    position: np.ndarray,
+    budget: int,
+    below: np.ndarray,
+    above: np.ndarray,
+    changed: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """One round: lower the potentials the bound arcs violate, then restore the graph's arcs from those."""
+    n_b = len(d)
+    acc = np.inf
+    for p in range(n_b):
+        acc = min(acc, d[by_bound[p]] - sorted_bounds[p])
+        below[p] = acc
+    acc = np.inf
+    for p in range(n_b - 1, -1, -1):
+        acc = min(acc, d[by_bound[p]])
+        above[p] = acc
+    n_changed = 0
+    for i in range(len(own)):
+        best = np.inf
+        if position[i] > 0:
+            best = below[position[i] - 1]
+        if position[i] < n_b:
+            best = min(best, above[position[i]] - a_bound[i])
+        h = mate[i]
+        if own[i] + best < d[h] - 1e-12:
+            d[h] = own[i] + best
+            changed[n_changed] = h
+            n_changed += 1
+    if n_changed == 0:
+        return d, 0  # CONVERGED
+    d, ok = _label_correcting(ptr, head, length, d, changed[:n_changed].copy(), budget)
+    return d, 1 if ok else 2  # CONTINUE, FAILED
 
 
 @njit(cache=True, nogil=True)
