@@ -34,6 +34,7 @@ from ui.memory import start_trimming
 from ui.models import AppModels
 from ui.search.session import Searched, search_pair
 from ui.search.tab import build_search_tab
+from ui.sessions import use_lean_sessions
 from ui.style import CSS, THEME
 from ui.visitors import visitor_box
 from ui.widgets.text import md
@@ -64,6 +65,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
     server listens: importing torch and transformers on a second thread while the page is built would take the
     GIL from it for seconds."""
     models = AppModels(settings, encoders=encoders)
+    use_lean_sessions(models.hosting.session_ttl)  # sessions without gradio's copy of the page (ui/sessions.py)
     examples = bundled_examples()
     example = PreparedExample(models, examples[0])
     example.load()  # from an earlier start: shown before the models are loaded
