@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from alignment.analysis.comparison import Comparison  # at run time: gradio reads the handlers' type hints
 from alignment.inputs.limits import Limits
@@ -32,6 +33,7 @@ from ui.fusion import build_fusion_tab
 from ui.hosting import HostSettings
 from ui.memory import start_trimming
 from ui.models import AppModels
+from ui.page_turns import PageTurns
 from ui.search.session import Searched, search_pair
 from ui.search.tab import build_search_tab
 from ui.sessions import use_lean_sessions
@@ -159,8 +161,8 @@ def port_free(host: str, port: int) -> bool:
 def launch_options(hosting: HostSettings | None = None, limits: Limits | None = None) -> dict:
     """What `launch()` needs besides where to listen: the theme and CSS (gradio 6 takes them there); the one folder
     outside gradio's own that it may serve (the bundled examples); uploads refused past the per-file limit before
-    they reach a handler; how many sessions stay in memory; and no internals in the page when a bug raises (a
-    visitor's mistake is a gr.Error, shown whatever this says)."""
+    they reach a handler; how many sessions stay in memory; pages rendered a couple at a time (ui/page_turns.py);
+    and no internals in the page when a bug raises (a visitor's mistake is a gr.Error, shown whatever this says)."""
     hosting = hosting or HostSettings.from_env()
     limits = limits or Limits()
     return {
@@ -170,6 +172,7 @@ def launch_options(hosting: HostSettings | None = None, limits: Limits | None = 
         "max_file_size": f"{limits.max_file_mb:g}mb",
         "state_session_capacity": hosting.sessions,
         "show_error": False,
+        "app_kwargs": {"middleware": [Middleware(PageTurns)]},
     }
 
 
