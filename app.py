@@ -67,7 +67,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
     server listens: importing torch and transformers on a second thread while the page is built would take the
     GIL from it for seconds."""
     models = AppModels(settings, encoders=encoders)
-    use_lean_sessions(models.hosting.session_ttl)  # sessions without gradio's copy of the page (ui/sessions.py)
+    use_lean_sessions()  # each visitor's session without gradio's copy of the whole page (ui/sessions.py)
     examples = bundled_examples()
     example = PreparedExample(models, examples[0])
     example.load()  # from an earlier start: shown before the models are loaded

@@ -14,11 +14,10 @@ sessions push it out. Measured on the tiny preset after one compare of the bundl
 its updated components, its event functions) is unchanged. A deep link made from it gets the session's components
 as they are configured, with their default values.
 
-One more difference: when a page closes, gradio gives every `gr.State` of its session an hour to live, from when it
+One more difference: when a page closes, gradio gives every `gr.State` of its session an hour to live from when it
 was last set, even a state whose own time to live is shorter (ALIGN_SESSION_TTL), so closing the tab kept a
-visitor's results longer than staying on it. Here a closed page's states live `closed_ttl` (the app passes
-ALIGN_SESSION_TTL; at most gradio's hour). `use_lean_sessions()` makes gradio create a `LeanSessionState` for every
-new session.
+visitor's results longer than staying on it. Here a closed page's states live the shorter of the two.
+`use_lean_sessions()` makes gradio create a `LeanSessionState` for every new session.
 """
 
 from __future__ import annotations
@@ -37,13 +36,8 @@ if TYPE_CHECKING:
     from gradio.blocks import Blocks
 
 
-CLOSED_TTL = 3600.0  # gradio's: seconds a closed page's states live
-
-
 class LeanSessionState(SessionState):
     """A session's state values and updated components, with no per-session copy of the page's configuration."""
-
-    closed_ttl = CLOSED_TTL  # seconds a closed page's states live (`use_lean_sessions` sets it)
 
     def __init__(self, blocks: Blocks) -> None:  # SessionState.__init__ less `config_values`
         self.blocks_config = copy(blocks.default_config)
@@ -51,7 +45,7 @@ class LeanSessionState(SessionState):
         self.state_data: dict[int, Any] = {}
         self._state_ttl: dict[int, tuple[float, datetime.datetime]] = {}
         self.is_closed = False
-        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else self.closed_ttl
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600  # as gradio's
 
     def __setitem__(self, key: int, value: Any) -> None:
         block = self.blocks_config.blocks.get(key)
@@ -77,9 +71,26 @@ class LeanSessionState(SessionState):
                 if config:
                     yield config
 
+    @property
+    def state_components(self) -> Iterator[tuple[State, Any, bool]]:
+        """Each state with its value and whether it has expired: gradio's rule, except that a closed page's state
+        lives the shorter of its own time to live and gradio's hour (gradio: the hour, even when it is longer)."""
+        now = datetime.datetime.now()
+        gone = []
+        for key in self.state_data:
+            block = self.blocks_config.blocks.get(key)
+            if block is None:  # removed by a reload or a re-render
+                gone.append(key)
+                continue
+            if isinstance(block, State) and key in self._state_ttl:
+                time_to_live, set_at = self._state_ttl[key]
+                if self.is_closed:
+                    time_to_live = min(time_to_live, self.STATE_TTL_WHEN_CLOSED)
+                yield block, self.state_data[key], (now - set_at).total_seconds() > time_to_live
+        for key in gone:
+            del self.state_data[key]
 
-def use_lean_sessions(closed_ttl: float = CLOSED_TTL) -> None:
-    """Make gradio create a `LeanSessionState` for each new session (`StateHolder` looks the class up by name), whose
-    states live `closed_ttl` seconds (at most an hour) once its page has closed."""
-    LeanSessionState.closed_ttl = min(float(closed_ttl), CLOSED_TTL)
+
+def use_lean_sessions() -> None:
+    """Make gradio create a `LeanSessionState` for each new session (`StateHolder` looks the class up by name)."""
     gradio.state_holder.SessionState = LeanSessionState  # type: ignore[misc]

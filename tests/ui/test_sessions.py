@@ -12,8 +12,6 @@ import pytest
 from gradio.state_holder import SessionState
 from gradio_client import Client
 
-from ui import sessions
-from ui.hosting import HostSettings
 from ui.sessions import LeanSessionState, use_lean_sessions
 
 
@@ -25,9 +23,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def lean(monkeypatch: pytest.MonkeyPatch) -> None:
-    """use_lean_sessions for this test only: gradio's class and the closed-page TTL come back afterwards."""
+    """use_lean_sessions for this test only: the class gradio had comes back afterwards."""
     monkeypatch.setattr(gradio.state_holder, "SessionState", gradio.state_holder.SessionState)
-    monkeypatch.setattr(LeanSessionState, "closed_ttl", LeanSessionState.closed_ttl)
 
 
 def small_blocks() -> tuple[gr.Blocks, gr.State, gr.Dropdown]:
@@ -51,7 +48,7 @@ def small_blocks() -> tuple[gr.Blocks, gr.State, gr.Dropdown]:
 
 @pytest.fixture
 def served(lean: None) -> Iterator[tuple[gr.Blocks, Client]]:
-    use_lean_sessions(120)
+    use_lean_sessions()
     demo, _, _ = small_blocks()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
     try:
@@ -115,26 +112,40 @@ def test_a_lean_session_is_small() -> None:
     assert lean_each < full_each / 5
 
 
-def test_a_closed_pages_states_live_the_closed_ttl(lean: None) -> None:
-    use_lean_sessions(30)
-    demo, kept, _ = small_blocks()
+def set_ago(session: LeanSessionState, state: gr.State, seconds: float) -> None:
+    session._state_ttl[state._id] = (state.time_to_live, datetime.datetime.now() - datetime.timedelta(seconds=seconds))
+
+
+def expired(session: LeanSessionState) -> list[bool]:
+    return [gone for _, _, gone in session.state_components]
+
+
+def test_closing_the_page_never_makes_a_state_live_longer() -> None:
+    demo, kept, _ = small_blocks()  # kept: a time to live of 600 s
     session = LeanSessionState(demo)
     session[kept._id] = "result"
-    ago = datetime.datetime.now() - datetime.timedelta(seconds=60)
-    session._state_ttl[kept._id] = (kept.time_to_live, ago)  # set a minute ago; its own time to live is 600 s
-    assert [expired for _, _, expired in session.state_components] == [False]
-    session.is_closed = True  # the page closed: gradio would keep it an hour; here 30 s
-    assert [expired for _, _, expired in session.state_components] == [True]
+    set_ago(session, kept, 300)
+    assert expired(session) == [False]
+    session.is_closed = True  # gradio would keep it an hour after it was set; here its own 600 s
+    assert expired(session) == [False]
+    set_ago(session, kept, 700)
+    assert expired(session) == [True]
+    session.is_closed = False
+    assert expired(session) == [True]
 
 
-def test_the_closed_ttl_is_at_most_gradios_hour(lean: None) -> None:
-    use_lean_sessions(7200)
-    assert LeanSessionState.closed_ttl == sessions.CLOSED_TTL == 3600
-    use_lean_sessions(HostSettings.from_env({}).session_ttl)
-    assert LeanSessionState.closed_ttl == 1800
-    assert gradio.state_holder.SessionState is LeanSessionState
+def test_a_closed_pages_state_without_a_time_to_live_lives_gradios_hour() -> None:
+    with gr.Blocks() as demo:
+        forever = gr.State(None)
+    session = LeanSessionState(demo)
+    session[forever._id] = "visitor"
+    set_ago(session, forever, 7000)
+    assert expired(session) == [False]  # open page: kept
+    session.is_closed = True
+    assert expired(session) == [True]
+    set_ago(session, forever, 3000)
+    assert expired(session) == [False]
 
 
 def test_the_app_serves_lean_sessions(server: str) -> None:
     assert gradio.state_holder.SessionState is LeanSessionState
-    assert LeanSessionState.closed_ttl == min(HostSettings.from_env().session_ttl, 3600)
