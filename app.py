@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from alignment.analysis.comparison import Comparison  # at run time: gradio reads the handlers' type hints
 from alignment.inputs.limits import Limits
@@ -33,8 +34,10 @@ from ui.fusion import build_fusion_tab
 from ui.hosting import HostSettings
 from ui.memory import start_trimming
 from ui.models import AppModels
+from ui.page_turns import PageTurns
 from ui.search.session import Searched, search_pair
 from ui.search.tab import build_search_tab
+from ui.sessions import use_lean_sessions
 from ui.style import CSS, THEME
 from ui.visitors import visitor_box
 from ui.widgets.projection import ProjectionExplorer
@@ -66,6 +69,7 @@ def build_demo(settings: Settings, encoders: Encoders | None = None, *, backgrou
     server listens: importing torch and transformers on a second thread while the page is built would take the
     GIL from it for seconds."""
     models = AppModels(settings, encoders=encoders)
+    use_lean_sessions()  # each visitor's session without gradio's copy of the whole page (ui/sessions.py)
     examples = bundled_examples()
     example = PreparedExample(models, examples[0])
     example.load()  # from an earlier start: shown before the models are loaded
@@ -165,8 +169,8 @@ def port_free(host: str, port: int) -> bool:
 def launch_options(hosting: HostSettings | None = None, limits: Limits | None = None) -> dict:
     """What `launch()` needs besides where to listen: the theme and CSS (gradio 6 takes them there); the one folder
     outside gradio's own that it may serve (the bundled examples); uploads refused past the per-file limit before
-    they reach a handler; how many sessions stay in memory; and no internals in the page when a bug raises (a
-    visitor's mistake is a gr.Error, shown whatever this says)."""
+    they reach a handler; how many sessions stay in memory; pages rendered a couple at a time (ui/page_turns.py);
+    and no internals in the page when a bug raises (a visitor's mistake is a gr.Error, shown whatever this says)."""
     hosting = hosting or HostSettings.from_env()
     limits = limits or Limits()
     return {
@@ -176,6 +180,7 @@ def launch_options(hosting: HostSettings | None = None, limits: Limits | None = 
         "max_file_size": f"{limits.max_file_mb:g}mb",
         "state_session_capacity": hosting.sessions,
         "show_error": False,
+        "app_kwargs": {"middleware": [Middleware(PageTurns)]},
     }
 
 

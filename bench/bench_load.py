@@ -1,20 +1,26 @@
 """Many visitors on one server: latency under load, refusals, memory per session, and fairness between visitors.
 
-    .venv/bin/python -m bench.bench_load [--clients 20] [--compares 10] [--burst 200] [--json out.json]
+    .venv/bin/python -m bench.bench_load [--sessions 100] [--clients 20] [--compares 10] [--burst 200] [--json out.json]
 
-One `python app.py --preset tiny` on a fresh ALIGN_CACHE (ALIGN_SESSION_TTL=30 so ended sessions expire within
-the run), driven through gradio_client, each simulated visitor its own Client (its own session):
+One `python app.py --preset tiny` on a fresh ALIGN_CACHE (ALIGN_SESSION_TTL=120 so ended sessions expire within
+the run), driven through gradio_client, each simulated visitor its own Client (its own session). The app returns
+freed memory to the system every 20 s (ui/memory.py); "settled" below means measured after waiting for that, i.e.
+the server's resting size rather than its allocator's high-water mark from the last burst.
 
-1. warm baseline: RSS after the first visitor's compare of the bundled example;
-2. steady load: `--clients` visitors at once, each `--compares` compares in a row (the bundled example, then a
-   text and an image of its own, so half are new work): latency p50/p95/p99, refusals, RSS;
-3. burst: `--burst` page loads (GET /) at the same moment; then `--burst` visitors whose pages are open (their
-   clients made beforehand, 8 at a time) send one compare each at the same moment: latency percentiles, refusals
-   (a full queue or the per-visitor limit say "busy"), RSS. (A burst of new gradio_client Clients measures the
-   client library instead: 200 made at once in one process mostly time out after its 20 s default.);
-4. sessions: RSS once those sessions have ended and expired (idle), against the warm baseline, and the memory a
-   live session of the bundled example costs ((RSS with all sessions alive - baseline) / sessions);
-5. fairness: one visitor evaluates an 80,000-row embeddings file while another compares one image; that compare's
+1. warm baseline: settled RSS after the first visitor's compare of the bundled example;
+2. idle sessions: `--sessions` new visitors, 4 at a time, each one compare of the bundled example and then idle with
+   the page open; settled RSS against the baseline, per session (the issue's "idle memory per session");
+3. steady load: `--clients` visitors at once, each `--compares` compares in a row, each compare from a new Client
+   (the bundled example, then a text and an image of its own, so half are new work): latency p50/p95/p99, refusals,
+   RSS and how much it grew;
+4. page loads: `--burst` GET / at the same moment: latency, RSS and its growth (no session is made);
+5. burst: `--burst` visitors whose pages are open (their clients made beforehand, 8 at a time) send one compare
+   each at the same moment: latency percentiles, refusals (a full queue or the per-visitor limit say "busy"), RSS.
+   (A burst of new gradio_client Clients measures the client library instead: 200 made at once in one process
+   mostly time out after its 20 s default.);
+6. all sessions alive (settled) and, once every page has closed and every session's results have expired, the
+   settled RSS against the warm baseline;
+7. fairness: one visitor evaluates an 80,000-row embeddings file while another compares one image; that compare's
    latency against the same compare on an idle server.
 
 Absolute times depend on the machine's load (noted with each figure); the ratios are what to read.
@@ -39,6 +45,8 @@ import numpy as np
 from .bench_app import free_port, wait_ready
 from .machine import ROOT, load_average, machine_line, rss_mb, table
 
+SESSION_TTL = 120  # seconds: longer than phase 2 takes to make and settle its sessions, so none expires before
+SETTLE = 25  # seconds: the app's memory trim (every 20 s) has run since the last request
 EXAMPLES = json.loads((ROOT / "assets" / "examples.json").read_text())
 IMAGES = sorted((ROOT / "assets" / "images").glob("*.jpg"))
 
@@ -72,7 +80,7 @@ class Server:
             "GRADIO_SERVER_NAME": "127.0.0.1",
             "GRADIO_ANALYTICS_ENABLED": "False",
             "HF_HUB_OFFLINE": "1",
-            "ALIGN_SESSION_TTL": "30",
+            "ALIGN_SESSION_TTL": str(SESSION_TTL),
             "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
@@ -170,9 +178,11 @@ def visitors(n: int, work: Callable[[int], list[tuple[float, str | None]]]) -> l
     return results
 
 
-def summary(name: str, results: list[tuple[float, str | None]], server: Server) -> dict:
+def summary(name: str, results: list[tuple[float, str | None]], server: Server, before: float) -> dict:
+    """One scenario's row: latency of what was answered, refusals, RSS right after and how much it grew."""
     ok = [s for s, problem in results if problem is None]
     refused = [p for _, p in results if p is not None]
+    rss = server.rss()
     return {
         "scenario": name,
         "requests": len(results),
@@ -180,9 +190,36 @@ def summary(name: str, results: list[tuple[float, str | None]], server: Server) 
         "refused": len(refused),
         "refusal_examples": sorted(set(refused))[:3],
         **percentiles(ok),
-        "rss_mb": round(server.rss()),
+        "rss_mb": round(rss),
+        "grew_mb": round(rss - before),
         "load": load_average(),
     }
+
+
+def settled(server: Server) -> float:
+    """RSS once the app has returned freed memory to the system (its trim runs every 20 s)."""
+    time.sleep(SETTLE)
+    return server.rss()
+
+
+def idle_sessions(server: Server, n: int, text: str, images: list[str], audio: list[str]) -> tuple[list, list]:
+    """n visitors, 4 at a time, each its own open page (Client) and one compare of the bundled example; their
+    clients (kept open: idle visitors) and every call's (seconds, problem)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = open_pages(server.url, n)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda c: compare_call(server.url, text, images, audio, client=c), clients))
+    return clients, results
+
+
+def close(clients: list[object]) -> None:
+    """Close the visitors' pages: their heartbeats end and the server marks the sessions closed. (Each close waits
+    up to 1 s for its heartbeat thread, hence many at once.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(lambda client: client.close(), clients))  # type: ignore[attr-defined]
 
 
 def fairness(server: Server, tmp: str) -> dict:
@@ -226,6 +263,7 @@ def fairness(server: Server, tmp: str) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=100, help="idle sessions measured on their own (phase 2)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--compares", type=int, default=10)
     parser.add_argument("--burst", type=int, default=200)
@@ -239,10 +277,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
         try:
             results["page_ready_s"] = round(server.ready(), 2)
             compare_call(server.url, text, images, audio)  # the first visitor: prepares the example
-            time.sleep(2)
-            baseline = server.rss()
+            baseline = settled(server)
             results["rss_warm_mb"] = round(baseline)
-            print(f"warm baseline RSS {baseline:.0f} MiB", flush=True)
+            print(f"warm baseline RSS {baseline:.0f} MiB (settled)", flush=True)
+
+            start = time.perf_counter()
+            idle, calls = idle_sessions(server, args.sessions, text, images, audio)
+            alive = settled(server)
+            took = time.perf_counter() - start
+            results["idle_sessions"] = {
+                "sessions": args.sessions,
+                "ok": sum(problem is None for _, problem in calls),
+                "rss_mb": round(alive),
+                "mb_per_session": round((alive - baseline) / args.sessions, 3),
+                "seconds": round(took, 1),
+                "load": load_average(),
+            }
+            if took >= SESSION_TTL:
+                print(f"warning: phase 2 took {took:.0f} s >= ALIGN_SESSION_TTL: some sessions expired", flush=True)
+            print(results["idle_sessions"], flush=True)
 
             def steady(i: int) -> list[tuple[float, str | None]]:
                 out = []
@@ -254,30 +307,44 @@ def main(argv: Sequence[str] | None = None) -> dict:
                         out.append(compare_call(server.url, own, [str(IMAGES[(i + n) % len(IMAGES)])], []))
                 return out
 
+            before = server.rss()
             rows = [
-                summary(f"{args.clients} visitors x {args.compares} compares", visitors(args.clients, steady), server)
+                summary(
+                    f"{args.clients} visitors x {args.compares} compares",
+                    visitors(args.clients, steady),
+                    server,
+                    before,
+                )
             ]
             print(rows[-1], flush=True)
+            before = server.rss()
             loads = threading.Barrier(args.burst)
             pages = visitors(args.burst, lambda i: [page_load(server.url, loads)])
-            rows.append(summary(f"{args.burst} page loads at the same moment (GET /)", pages, server))
+            rows.append(summary(f"{args.burst} page loads at the same moment (GET /)", pages, server, before))
             print(rows[-1], flush=True)
             clients = open_pages(server.url, args.burst)
             ready = threading.Barrier(args.burst)
+            before = server.rss()
             burst = visitors(
                 args.burst,
                 lambda i: [compare_call(server.url, text, images, audio, client=clients[i], ready=ready)],
             )
-            rows.append(summary(f"burst: {args.burst} open pages send one compare at the same moment", burst, server))
+            rows.append(
+                summary(f"burst: {args.burst} open pages send one compare at the same moment", burst, server, before)
+            )
             print(rows[-1], flush=True)
-            alive = server.rss()
-            sessions = args.clients + args.burst + 1
+            # every compare of the steady load came from a new Client: a session each. By now the first of them
+            # have expired (ALIGN_SESSION_TTL), so this is the crowd's residue, not only sessions.
+            sessions = 1 + args.sessions + args.clients * args.compares + args.burst
+            everyone = settled(server)
             results["sessions"] = sessions
-            results["rss_sessions_alive_mb"] = round(alive)
-            results["mb_per_live_session"] = round((alive - baseline) / sessions, 3)
-            time.sleep(75)  # ALIGN_SESSION_TTL=30: every session above has expired by now (gradio sweeps each minute)
-            results["rss_sessions_ended_mb"] = round(server.rss())
-            results["ended_vs_warm"] = round(results["rss_sessions_ended_mb"] / baseline, 3)
+            results["rss_after_scenarios_mb"] = round(everyone)
+            results["mb_per_session_all_scenarios"] = round((everyone - baseline) / sessions, 3)
+            close(idle + clients)
+            time.sleep(SESSION_TTL + 5)  # every session's results have expired (gradio sweeps each second)
+            ended = settled(server)
+            results["rss_sessions_ended_mb"] = round(ended)
+            results["ended_vs_warm"] = round(ended / baseline, 3)
             results["scenarios"] = rows
             results["fairness"] = fairness(server, cache)
             print(results["fairness"], flush=True)
@@ -285,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             server.stop()
     print(
         table(
-            ["scenario", "requests", "ok", "refused", "p50 s", "p95 s", "p99 s", "RSS MiB", "load"],
+            ["scenario", "requests", "ok", "refused", "p50 s", "p95 s", "p99 s", "RSS MiB", "grew MiB", "load"],
             [
                 [
                     r["scenario"],
@@ -296,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     r["p95"],
                     r["p99"],
                     r["rss_mb"],
+                    r["grew_mb"],
                     r["load"],
                 ]
                 for r in rows
@@ -304,10 +372,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     )
     f = results["fairness"]
     r = results
+    i = r["idle_sessions"]
     print(
-        f"\nwarm RSS {r['rss_warm_mb']} MiB; {r['sessions']} sessions alive {r['rss_sessions_alive_mb']} MiB "
-        f"({r['mb_per_live_session']} MiB each); ended and expired {r['rss_sessions_ended_mb']} MiB "
-        f"(x{r['ended_vs_warm']} the warm baseline)"
+        f"\nwarm RSS {r['rss_warm_mb']} MiB (settled); {i['sessions']} idle sessions of the bundled example "
+        f"({i['ok']} compares answered): {i['rss_mb']} MiB settled, {i['mb_per_session']} MiB each\n"
+        f"after every scenario ({r['sessions']} sessions made) {r['rss_after_scenarios_mb']} MiB settled "
+        f"({r['mb_per_session_all_scenarios']} MiB per session made, the scenarios' growth included); pages closed and "
+        f"every session expired {r['rss_sessions_ended_mb']} MiB settled (x{r['ended_vs_warm']} the warm baseline)"
     )
     print(
         f"fairness: a one-image compare takes {f['compare_alone_s']} s alone and {f['compare_during_evaluation_s']} s "
