@@ -40,6 +40,11 @@ pytestmark = needs_chromium
 VIEWPORT = {"width": 1400, "height": 1000}
 PROJECTION = "#compare-projection"
 JS_PROJECTION_DRAWN = "() => !!document.querySelector('#compare-projection .xp')?.dataset.drawn"
+JS_CARD = """() => {
+  const c = document.querySelector('#compare-projection .xp-card');
+  return { id: c.querySelector('.xp-id')?.innerText || '', image: c.querySelector('img')?.src || '',
+           audio: c.querySelector('audio')?.src || '' };
+}"""
 JS_CARD_AT = "() => document.querySelector('#compare-projection .xp').dataset.cardAt || ''"
 JS_POINTS = """sel => {
   const gd = document.querySelector(sel + ' .xp-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
@@ -143,10 +148,9 @@ def test_projection_hover_shows_the_item_and_a_click_explains_it(
         f"CLAP space: texts and sounds · {n_clap} points"
     )
     page.wait_for_function(JS_PROJECTION_DRAWN, timeout=30_000)
-    card = page.locator(f"{PROJECTION} .xp-card")
     sounds = {Path(p).name for p in FIRST["audio"]}
-    found = hover_until(page, card, lambda shown: shown in sounds)
-    assert card.locator("audio").get_attribute("src").startswith("data:audio/ogg;base64,")
+    _, shown = hover_until(page, lambda c: c["id"] in sounds)
+    assert shown["audio"].startswith("data:audio/ogg;base64,")
     keep_screenshot(page, tmp_path, "compare-projection-hover.png")
 
     # Back to CLIP: an image's card has its thumbnail; a click explains it with its closest caption.
@@ -154,9 +158,8 @@ def test_projection_hover_shows_the_item_and_a_click_explains_it(
     n_clip = len(FIRST["texts"]) + len(FIRST["images"])
     sync_api.expect(page.locator(f"{PROJECTION} .xp-title")).to_contain_text(f"{n_clip} points")
     images = {Path(p).name for p in FIRST["images"]}
-    found = hover_until(page, card, lambda shown: shown in images)
-    assert card.locator("img").get_attribute("src").startswith("data:image/jpeg;base64,")
-    x, y = found
+    (x, y), shown = hover_until(page, lambda c: c["id"] in images)
+    assert shown["image"].startswith("data:image/jpeg;base64,")
     page.mouse.click(x, y)
     explain_tab = page.get_by_role("tab", name="Explain")
     sync_api.expect(explain_tab).to_have_attribute("aria-selected", "true", timeout=30_000)
@@ -164,8 +167,9 @@ def test_projection_hover_shows_the_item_and_a_click_explains_it(
     assert page_errors == [], f"uncaught errors in the page: {page_errors}"
 
 
-def hover_until(page: Page, card: Locator, wanted) -> tuple[float, float]:  # noqa: ANN001 (a predicate on the id)
-    """Hover the drawn points, most isolated first, until the card shows an item `wanted` accepts; its pixel."""
+def hover_until(page: Page, wanted) -> tuple[tuple[float, float], dict]:  # noqa: ANN001 (a predicate on the card)
+    """Hover the drawn points, most isolated first, until the card shows an item `wanted` accepts; the point's pixel
+    and the card as read in one go (id, image and audio sources): a later hover event may redraw it."""
     import numpy as np
 
     pixels = np.asarray(plot_points(page))
@@ -179,8 +183,9 @@ def hover_until(page: Page, card: Locator, wanted) -> tuple[float, float]:  # no
             page.wait_for_function(f"b => ({JS_CARD_AT})() !== b", arg=before, timeout=5_000)
         except sync_api.TimeoutError:
             continue
-        if wanted(card.locator(".xp-id").inner_text()):
-            return x, y
+        card = page.evaluate(JS_CARD)
+        if wanted(card):
+            return (x, y), card
     raise AssertionError("no hovered point showed the item looked for")
 
 

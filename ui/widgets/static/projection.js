@@ -155,10 +155,11 @@ function tip(row, mouse) {
 // ---------------------------------------------------------------------------- the hover card
 async function showCard(row) {
   S.wanted = row;
+  const token = S.view.token;
   let card = S.cards.get(row);
   if (!card) {
-    card = await call("card", { token: S.view.token, row });
-    if (!card) return null;
+    card = await call("card", { token, row });
+    if (!card || !S.view || S.view.token !== token) return null;  // another view was drawn meanwhile: not its row
     if (S.cards.size > 300) S.cards.delete(S.cards.keys().next().value);
     S.cards.set(row, card);
   }
