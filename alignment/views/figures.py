@@ -77,57 +77,6 @@ def heatmap(
     return fig
 
 
-def projection_panels(panels: Sequence[dict], *, title: str = "Embedding space") -> go.Figure:
-    """One scatter per space, stacked (readable on a phone too). Each panel: {'title', 'coords' (N, 2), 'labels',
-    'modalities', 'method'}. No permanent labels: an item's name shows on hover, so clusters stay legible."""
-    fig = make_subplots(
-        rows=len(panels),
-        cols=1,
-        subplot_titles=[f"{p['title']} ({p['method'].upper()})" for p in panels],
-        vertical_spacing=0.12 if len(panels) > 1 else 0.0,
-    )
-    shown: set[str] = set()
-    for row, panel in enumerate(panels, start=1):
-        coords, labels, modalities = np.asarray(panel["coords"]), list(panel["labels"]), list(panel["modalities"])
-        for modality in MODALITY_COLORS:
-            index = [k for k, m in enumerate(modalities) if m == modality]
-            if not index:
-                continue
-            fig.add_trace(
-                go.Scatter(
-                    x=coords[index, 0],
-                    y=coords[index, 1],
-                    mode="markers",
-                    name=modality,
-                    legendgroup=modality,
-                    showlegend=modality not in shown,
-                    hovertext=[f"{modality}: {plain(labels[k])}" for k in index],
-                    hoverinfo="text",
-                    marker=dict(
-                        size=11,
-                        color=MODALITY_COLORS[modality],
-                        symbol=MODALITY_SYMBOLS[modality],
-                        line=dict(width=1, color="white"),
-                    ),
-                ),
-                row=row,
-                col=1,
-            )
-            shown.add(modality)
-        if len(coords) == 0:
-            fig.add_annotation(text="no items", showarrow=False, row=row, col=1, x=0, y=0)
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=14)) if title else None,
-        height=70 + 300 * len(panels),
-        margin=dict(l=10, r=10, t=60 if title else 30, b=40),
-        legend=dict(orientation="h", y=0, yanchor="top", x=0.5, xanchor="center"),
-    )
-    fig.update_annotations(font_size=12)  # the subplot titles
-    fig.update_xaxes(showticklabels=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, zeroline=False)
-    return fig
-
-
 def _label_room(coords: object) -> tuple[list[float] | None, list[float] | None]:
     """Axis ranges with room for the text labels drawn beside the outermost points (None: let plotly decide)."""
     xy = np.asarray(coords, dtype=np.float64).reshape(-1, 2)

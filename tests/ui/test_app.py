@@ -65,12 +65,6 @@ def shown(yields: list[dict], name: str) -> object:
     return values[-1]
 
 
-def plot(output: dict) -> dict:
-    """The plotly figure a gr.Plot output carries."""
-    assert output["type"] == "plotly"
-    return json.loads(output["plot"])
-
-
 def island(value: object) -> dict:
     """The projection component's value: JSON text with a view token, the points and one colouring."""
     assert isinstance(value, str)
@@ -86,14 +80,6 @@ def xy(data: dict) -> np.ndarray:
 
 def panel_method(numbers: dict, space: str) -> str:
     return numbers["projection"][space]["method"]
-
-
-def array(value: list | dict) -> np.ndarray:
-    """A plotly data array: a plain list, or plotly's typed-array form {'dtype', 'bdata' (base64), 'shape'}."""
-    if isinstance(value, dict):
-        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).reshape(shape)
-    return np.asarray(value, dtype=float)
 
 
 # ---------------------------------------------------------------------------- the endpoints
